@@ -1,0 +1,102 @@
+"""A LightningModule that trains any logits-producing network as a multiclass classifier."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from litlab.models.functional import stable_softmax
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
+
+
+class Classifier(L.LightningModule):
+    """Cross-entropy on logits, torchmetrics accuracy, and a running best of ``val/acc``."""
+
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        num_classes: int = 10,
+    ) -> None:
+        super().__init__()
+        # Plain values only: checkpoints must load with torch.load(weights_only=True). The whole
+        # Hydra config, optimizer included, is logged with every run anyway.
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
+        self.net = net
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        # cross_entropy = log_softmax + nll_loss, computed stably from the logits.
+        self.loss_fn = nn.CrossEntropyLoss()
+        # Keyed by the names they are logged under: "train/loss", "val/acc", ...
+        self.metrics = nn.ModuleDict()
+        for stage in ("train", "val", "test"):
+            self.metrics[f"{stage}/loss"] = MeanMetric()
+            self.metrics[f"{stage}/acc"] = MulticlassAccuracy(num_classes, average="micro")
+        # Persistent, so that a resumed run still knows the best epoch before it.
+        self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = self.loss_fn(logits, y)
+        self.metrics[f"{stage}/loss"].update(loss.detach(), weight=len(y))
+        self.metrics[f"{stage}/acc"].update(logits.detach(), y)
+        return loss
+
+    def _log_epoch(self, stage: str) -> None:
+        for name in (f"{stage}/loss", f"{stage}/acc"):
+            self.log(name, self.metrics[name].compute())
+            self.metrics[name].reset()
+
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
+        return self._shared_step(batch, "train")
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch("train")
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        acc = self.metrics["val/acc"].compute()
+        self._log_epoch("val")
+        if self.trainer.sanity_checking:  # a couple of batches, not an epoch: not a "best"
+            return
+        self.val_acc_best.update(acc)
+        self.log("val/acc_best", self.val_acc_best.compute())
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
+
+    def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """Class probabilities (the training path never needs them: the loss takes logits)."""
+        x = batch[0] if isinstance(batch, list | tuple) else batch
+        return stable_softmax(self(x), dim=-1)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return {"optimizer": optimizer}
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+        }

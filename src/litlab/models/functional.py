@@ -1,0 +1,13 @@
+"""Numerically stable softmax, written out because the reason it is stable is the lesson."""
+
+from __future__ import annotations
+
+import torch
+
+
+def stable_softmax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """softmax(z) = softmax(z - max z): the shift leaves the result unchanged, and exp never
+    sees a positive argument, so it cannot overflow (exp(1000) is inf in float32)."""
+    shifted = logits - logits.amax(dim=dim, keepdim=True)
+    exp = shifted.exp()
+    return exp / exp.sum(dim=dim, keepdim=True)

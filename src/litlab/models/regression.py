@@ -1,0 +1,72 @@
+"""LightningModules that fit a network to (x, y) pairs by mean squared error."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import lightning as L
+import torch
+from torch import nn
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+
+
+class RegressionModule(L.LightningModule):
+    """Minimises ``MSELoss(reduction="mean")``; the optimizer comes from the config as a partial."""
+
+    def __init__(self, net: nn.Module, optimizer: OptimizerFactory | None) -> None:
+        super().__init__()
+        self.net = net
+        self.optimizer_factory = optimizer
+        self.loss_fn = nn.MSELoss(reduction="mean")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
+        x, y = batch
+        loss = self.loss_fn(self(x), y)
+        # on_epoch accumulates cheaply; on_step logging would dominate a model this small.
+        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(x))
+        return loss
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        self.log("test/loss", self.loss_fn(self(x), y), batch_size=len(x))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return self.optimizer_factory(params=self.parameters())
+
+
+class ManualSGDRegression(RegressionModule):
+    """The classic loop, written out with Lightning's manual optimization:
+    ``loss.backward()``, then ``p -= lr * p.grad`` under ``no_grad``, then ``p.grad = None``.
+
+    It takes ``lr`` rather than an optimizer: there is no optimizer object, which is the point.
+    Limit it by ``trainer.max_epochs``: Lightning counts ``global_step`` in optimizer steps, so
+    with no optimizer ``trainer.max_steps`` would never be reached.
+    """
+
+    def __init__(self, net: nn.Module, lr: float = 1e-3) -> None:
+        super().__init__(net, optimizer=None)
+        self.lr = lr
+        self.save_hyperparameters("lr")
+        self.automatic_optimization = False
+
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
+        x, y = batch
+        loss = self.loss_fn(self(x), y)
+        self.manual_backward(loss)
+        with torch.no_grad():
+            for p in self.parameters():
+                p -= self.lr * p.grad
+                p.grad = None
+        self.log("train/loss", loss.detach(), on_step=False, on_epoch=True, batch_size=len(x))
+        return loss
+
+    def configure_optimizers(self) -> None:
+        return None

@@ -1,0 +1,55 @@
+"""run(cfg): validate -> seed -> instantiate -> fit -> test -> write results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig
+
+from litlab.results import write_metrics
+from litlab.validation import validate
+
+
+def instantiate_group(group: DictConfig | None) -> list[Any]:
+    """A config group written as named entries (callbacks, loggers) -> a list of objects."""
+    return [instantiate(entry) for entry in (group or {}).values() if entry is not None]
+
+
+def best_checkpoint(trainer: L.Trainer) -> str | None:
+    callback = trainer.checkpoint_callback
+    if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
+        return callback.best_model_path
+    return None
+
+
+def run(cfg: DictConfig) -> float | None:
+    """Train and/or test as the config says; return ``cfg.optimized_metric`` for sweepers."""
+    validate(cfg)
+    L.seed_everything(cfg.seed, workers=True)
+
+    datamodule: L.LightningDataModule = instantiate(cfg.data)
+    model: L.LightningModule = instantiate(cfg.model)
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, callbacks=instantiate_group(cfg.get("callbacks")), logger=loggers or False
+    )
+
+    metrics: dict[str, Any] = {}
+    if cfg.train:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        metrics.update(trainer.callback_metrics)
+    if cfg.test:
+        ckpt_path = (best_checkpoint(trainer) or None) if cfg.train else cfg.ckpt_path
+        trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        metrics.update(trainer.callback_metrics)
+
+    run_dir = Path(cfg.paths.output_dir)
+    if trainer.is_global_zero:
+        write_metrics(run_dir, metrics)
+        print(f"Run folder: {run_dir.resolve()}")
+    value = metrics.get(cfg.optimized_metric) if cfg.optimized_metric else None
+    return None if value is None else float(value)

@@ -1,0 +1,59 @@
+"""Shared helpers: compose configs as train.py does, and run train.py as a user would."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+REPO = Path(__file__).resolve().parents[1]
+CONF_DIR = REPO / "conf"
+DATA_DIR = REPO / "data"  # the real Fashion-MNIST, imported once from the local copy
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    """The config train.py would get; ``${hydra:...}`` resolves as it does in a real run."""
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
+    """compose_config with the run folder in tmp_path and the shared data folder."""
+
+    def make(*overrides: str) -> DictConfig:
+        base = [f"paths.output_dir={tmp_path / 'run'}", f"paths.data_dir={DATA_DIR}"]
+        return compose_config(base + list(overrides))
+
+    yield make
+
+
+def run_train(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "train.py", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def run_folder(result: subprocess.CompletedProcess[str]) -> Path:
+    """The folder train.py says it wrote (the last line of every run names it)."""
+    match = re.search(r"^Run folder: (.+)$", result.stdout, flags=re.MULTILINE)
+    assert match, (
+        f"no run folder printed\nstdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}"
+    )
+    return Path(match.group(1))

@@ -1,0 +1,69 @@
+"""Training through run(cfg): the experiments reach their targets, manual SGD equals torch's."""
+
+from __future__ import annotations
+
+import json
+
+import lightning as L
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from litlab.train import run
+
+from .conftest import requires_cuda
+
+
+def test_polynomial_default_converges_to_least_squares(make_cfg, tmp_path):
+    cfg = make_cfg("experiment=polynomial", "logger=none")
+    ratio = run(cfg)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert ratio == metrics["train/mse_ratio"]
+    assert 1.0 <= ratio <= 1.02
+
+
+def test_fashion_learns_on_the_real_data(make_cfg, tmp_path):
+    cfg = make_cfg(
+        "experiment=fashion",
+        "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=300",
+        "logger=none",
+    )
+    val_acc = run(cfg)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert val_acc == metrics["val/acc"]
+    assert metrics["test/acc"] >= 0.75
+
+
+def fit_polynomial(model_cfg: str, make_cfg, epochs: int) -> torch.Tensor:
+    cfg = make_cfg("experiment=polynomial", f"model={model_cfg}")
+    L.seed_everything(3)
+    model = instantiate(cfg.model)
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    trainer.fit(model, datamodule=instantiate(cfg.data))
+    return model.net.coefficients
+
+
+def test_manual_update_lands_on_the_same_parameters_as_torch_sgd(make_cfg):
+    manual = fit_polynomial("polynomial_manual", make_cfg, epochs=25)
+    automatic = fit_polynomial("polynomial", make_cfg, epochs=25)
+    L.seed_everything(3)
+    initial = instantiate(make_cfg("experiment=polynomial").model).net.coefficients
+    assert not torch.allclose(manual, initial, atol=1e-3)  # it trained
+    torch.testing.assert_close(manual, automatic, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.gpu
+@requires_cuda
+def test_polynomial_trains_on_the_gpu(make_cfg, tmp_path):
+    cfg = make_cfg("experiment=polynomial", "trainer=gpu", "trainer.max_epochs=50", "logger=none")
+    run(cfg)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["train/mse_ratio"] < 20
