@@ -34,12 +34,14 @@ class PolynomialFitFigure(L.Callback):
         x, y = dataset.x.cpu(), dataset.y.cpu()
         best, _ = least_squares_cubic(x, y)
         with torch.no_grad():
-            learned = pl_module(x.to(pl_module.device)).cpu()
+            learned = pl_module(x.to(pl_module.device)).cpu().numpy()
+        reference = cubic(best, x).numpy()
+        x, y = x.numpy(), y.numpy()
         fig = Figure(figsize=(6, 4))
         ax = fig.subplots()
         ax.plot(x, y, label="sin(x)", color="black", linewidth=3, alpha=0.3)
         ax.plot(x, learned, label="learned cubic")
-        ax.plot(x, cubic(best, x), "--", label="least-squares cubic")
+        ax.plot(x, reference, "--", label="least-squares cubic")
         ax.set(xlabel="x", ylabel="y", title=f"after {trainer.global_step} steps")
         ax.legend()
         return fig
@@ -103,7 +105,7 @@ class TestPredictionFigures(L.Callback):
         for ax in axes:
             ax.axis("off")
         for ax, (image, true, predicted) in zip(axes, self.wrong, strict=False):
-            ax.imshow(image.squeeze(0), cmap="gray")
+            ax.imshow(image.squeeze(0).numpy(), cmap="gray")
             names = self.class_names
             ax.set_title(f"true: {names[true]}\npred: {names[predicted]}", fontsize=7)
         fig.tight_layout()
