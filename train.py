@@ -9,11 +9,14 @@ import hydra
 from omegaconf import DictConfig
 
 from litlab.errors import UserError
+from litlab.sweep_job import is_multirun, run_recorded
 from litlab.train import run
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    if is_multirun():  # a failed job is recorded in its folder and the sweep goes on
+        return run_recorded(cfg, run)
     try:
         return run(cfg)
     except UserError as error:
