@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import re
 import shutil
 import statistics
@@ -163,8 +162,7 @@ def test_litlab_summary_is_the_declared_console_command(tmp_path, capsys):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_user_error_in_a_sweep_job_is_recorded_not_raised(make_cfg, tmp_path):
-    value = run_recorded(make_cfg("trainer=gpu", "logger=none"), run)
-    assert math.isnan(value)
+    assert run_recorded(make_cfg("trainer=gpu", "logger=none"), run) is None
     status = json.loads((tmp_path / "run" / "status.json").read_text())
     assert status["status"] == "failed"
     assert status["error"].startswith("UserError: trainer.accelerator='gpu'")
@@ -223,18 +221,24 @@ def test_optuna_search_runs_trials_and_reports_the_best(tmp_path):
     result = run_train(
         "-m",
         "hparams_search=fashion_optuna",
-        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.n_trials=4",
+        "model.optimizer.weight_decay=choice(0.0,-1.0)",  # -1: Adam raises, the trial fails
         *FASHION_SHORT[1:],
         f"paths.log_dir={tmp_path}",
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 1, result.stderr[-3000:]  # some trials failed, the search went on
     sweep = sweep_folder(tmp_path)
     rows = read_csv(sweep)
-    assert len(job_folders(sweep)) == len(rows) == 3
-    assert all(row["status"] == "completed" for row in rows)
-    assert len({row["model.optimizer.lr"] for row in rows}) == 3  # three sampled settings
+    assert len(job_folders(sweep)) == len(rows) == 4
+    assert len({row["model.optimizer.lr"] for row in rows}) == 4  # four sampled settings
+    for row in rows:
+        failed = float(row["model.optimizer.weight_decay"]) < 0
+        assert row["status"] == ("failed" if failed else "completed")
+        assert ("Invalid weight_decay" in row["error"]) == failed
+    completed = [row for row in rows if row["status"] == "completed"]
+    assert 0 < len(completed) < 4  # TPE seeded by `seed` draws both values in 4 trials
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
-    assert best["best_value"] == pytest.approx(max(float(row["val/acc"]) for row in rows))
+    assert best["best_value"] == pytest.approx(max(float(row["val/acc"]) for row in completed))
     groups = table_rows((sweep / "summary.md").read_text(), "model.optimizer.lr")
     assert float(groups[0][0]) == pytest.approx(best["best_params"]["model.optimizer.lr"])
 

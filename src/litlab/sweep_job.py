@@ -52,7 +52,8 @@ def divergence(run_dir: Path, value: float | None) -> str | None:
 def run_recorded(cfg: DictConfig, task: Callable[[DictConfig], float | None]) -> float | None:
     """Run ``task(cfg)``; record completed/failed (exception or non-finite metric) and never raise.
 
-    A failed job returns NaN, which the Optuna sweeper records as a failed trial.
+    A failed job returns None: the Optuna sweeper then records a failed trial and goes on
+    (NaN would not do: optuna 2.10 refuses to be told NaN, and the sweeper stops on that).
     """
     run_dir = Path(cfg.paths.output_dir)
     started = time.time()
@@ -66,5 +67,5 @@ def run_recorded(cfg: DictConfig, task: Callable[[DictConfig], float | None]) ->
     write_status(run_dir, FAILED if error else COMPLETED, error, started)
     if error:
         log.error("job failed, recorded in %s: %s", run_dir / STATUS_FILE, error)
-        return math.nan
+        return None
     return value
