@@ -9,6 +9,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from litlab.errors import UserError, exit_for_user_error
+from litlab.sweep_job import is_multirun, run_recorded
 from litlab.train import run
 
 EXIT_SIGTERM = 128 + 15  # what a shell reports for a process ended by SIGTERM
@@ -16,6 +17,8 @@ EXIT_SIGTERM = 128 + 15  # what a shell reports for a process ended by SIGTERM
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    if is_multirun():  # a failed job is recorded in its folder and the sweep goes on
+        return run_recorded(cfg, run)
     try:
         return run(cfg)
     except UserError as error:

@@ -11,6 +11,7 @@ from torchvision import transforms
 from torchvision.datasets import FashionMNIST
 
 from litlab.data.fashion_files import DEBIAN_DIR, ensure_fashion_mnist
+from litlab.data.spawn_safe import SpawnSafeGenerator
 
 CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -19,7 +20,7 @@ CLASSES = (
 TRAIN_SIZE = 60_000
 
 
-class FashionMNISTDataModule(L.LightningDataModule):
+class FashionMNISTDataModule(SpawnSafeGenerator, L.LightningDataModule):
     """Torchvision's ``FashionMNIST`` Dataset with per-sample transforms, batched by DataLoader."""
 
     def __init__(

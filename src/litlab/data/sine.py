@@ -8,6 +8,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from litlab.data.spawn_safe import SpawnSafeGenerator
+
 
 class SineDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """``num_points`` evenly spaced x with y = sin(x); the Dataset protocol in its smallest form."""
@@ -25,7 +27,7 @@ class SineDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         return self.x[index], self.y[index]
 
 
-class SineDataModule(L.LightningDataModule):
+class SineDataModule(SpawnSafeGenerator, L.LightningDataModule):
     """Shuffles with its own seeded generator, so the batch order depends on ``seed`` alone."""
 
     def __init__(
