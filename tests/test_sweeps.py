@@ -64,7 +64,7 @@ def table_rows(markdown: str, first_header: str) -> list[list[str]]:
 
 @pytest.fixture(scope="module")
 def failing_sweep(tmp_path_factory):
-    """2 seeds x 4 learning rates: two that converge, one that raises (lr<0), one that diverges."""
+    """2 seeds x 4 learning rates: two that converge, one refused (lr<0), one that diverges."""
     log_dir = tmp_path_factory.mktemp("sweep")
     result = run_train(
         "-m",
@@ -97,9 +97,9 @@ def test_summary_csv_has_one_row_per_job_with_its_status_and_metrics(failing_swe
         assert f"model.optimizer.lr={row['model.optimizer.lr']}" in overrides
         assert f"seed={row['seed']}" in overrides
         lr = float(row["model.optimizer.lr"])
-        if lr < 0:  # SGD refuses it when the optimizer is built, inside training
+        if lr < 0:  # the config check refuses it before any work (litlab.validation)
             assert row["status"] == "failed"
-            assert "Invalid learning rate" in row["error"]
+            assert "model.optimizer.lr=-1" in row["error"]
         elif lr >= 1:  # the polynomial's largest stable step is ~0.007 (GUIDE)
             assert row["status"] == "failed"
             assert row["error"].startswith("diverged:")
