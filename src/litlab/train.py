@@ -11,6 +11,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 
 from litlab.results import write_metrics
+from litlab.seeding import seed_run
 from litlab.validation import validate
 
 
@@ -29,7 +30,7 @@ def best_checkpoint(trainer: L.Trainer) -> str | None:
 def run(cfg: DictConfig) -> float | None:
     """Train and/or test as the config says; return ``cfg.optimized_metric`` for sweepers."""
     validate(cfg)
-    L.seed_everything(cfg.seed, workers=True)
+    seed_run(cfg)  # seed=null draws one and writes it into cfg.seed
 
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     model: L.LightningModule = instantiate(cfg.model)
