@@ -22,9 +22,9 @@ SHORT = {
     "fashion": [
         "experiment=fashion",
         "trainer.max_epochs=2",
-        "+trainer.limit_train_batches=20",
-        "+trainer.limit_val_batches=5",
-        "+trainer.limit_test_batches=5",
+        "+trainer.limit_train_batches=8",
+        "+trainer.limit_val_batches=2",
+        "+trainer.limit_test_batches=2",
         "model.net.dropout=0.2",
     ],
 }
@@ -112,7 +112,9 @@ def test_cublas_workspace_config_is_set_when_litlab_is_imported_unless_the_user_
     )
     env = {k: v for k, v in os.environ.items() if k != "CUBLAS_WORKSPACE_CONFIG"}
     env["PYTHONPATH"] = str(REPO / "src")
-    default = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    default = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True
+    )
     assert default.stdout.strip() == ":4096:8", default.stderr
     env["CUBLAS_WORKSPACE_CONFIG"] = ":16:8"
     user = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
