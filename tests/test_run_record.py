@@ -75,8 +75,8 @@ def test_effective_batch_size_is_a_metric_too(recorded_run):
 def test_the_record_is_text_in_tensorboard(recorded_run):
     events = EventAccumulator(str(recorded_run / "tensorboard"), size_guidance={"tensors": 0})
     events.Reload()
-    assert "run_record/text_summary" in events.Tags()["tensors"]
-    text = events.Tensors("run_record/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert "run/record/text_summary" in events.Tags()["tensors"]
+    text = events.Tensors("run/record/text_summary")[0].tensor_proto.string_val[0].decode()
     assert '"seed": 123' in text
     assert '"effective_batch_size": 400' in text
     scalars = events.Tags()["scalars"]

@@ -16,7 +16,6 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
 
 RECORD_FILE = "run_record.json"
 PACKAGES = ("torch", "lightning", "hydra-core", "omegaconf", "torchvision", "torchmetrics", "numpy")
@@ -120,15 +119,10 @@ def read_run_record(run_dir: str | Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def as_markdown(record: dict[str, Any]) -> str:
-    """TensorBoard's text tab renders markdown; lines indented by four spaces stay verbatim."""
-    text = json.dumps(record, indent=2)
-    return "\n".join("    " + line for line in text.splitlines())
-
-
 class RunRecord(L.Callback):
-    """Writes ``run_record.json`` (rank zero) when the run is set up, shows it as text in
-    TensorBoard, and logs ``train/effective_batch_size`` so it sits beside the other metrics."""
+    """Writes ``run_record.json`` (rank zero) when the run is set up -- so even a run that fails
+    later has one -- and logs ``train/effective_batch_size`` beside the other metrics. (The
+    TensorBoard text entry ``run/record`` is written from this file by ``litlab.tensorboard``.)"""
 
     def __init__(self, output_dir: str | Path, seed: int | None) -> None:
         self.output_dir = Path(output_dir)
@@ -142,11 +136,7 @@ class RunRecord(L.Callback):
         if not trainer.is_global_zero:
             return
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(self.record, indent=2) + "\n"
-        (self.output_dir / RECORD_FILE).write_text(text)
-        for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_text("run_record", as_markdown(self.record), global_step=0)
+        (self.output_dir / RECORD_FILE).write_text(json.dumps(self.record, indent=2) + "\n")
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         size = (self.record or {}).get("batch", {}).get("effective_batch_size")
