@@ -67,3 +67,45 @@ def test_stable_softmax_matches_torch_and_survives_huge_logits():
     # the naive formula overflows where the stable one does not
     naive = torch.tensor([1000.0]).exp() / torch.tensor([1000.0]).exp().sum()
     assert math.isnan(naive.item())
+
+
+def constant_logits_classifier(logits: list[float]):
+    """A Classifier whose network answers every input with the same logits."""
+    from functools import partial
+
+    from litlab.models.classifier import Classifier
+
+    class Constant(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.logits = nn.Parameter(torch.tensor(logits))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.logits.expand(len(x), -1)
+
+    return Classifier(Constant(), partial(torch.optim.SGD, lr=0.1), num_classes=len(logits))
+
+
+def test_classifier_loss_is_cross_entropy_of_the_logits_and_stays_finite():
+    model = constant_logits_classifier([1000.0, 1001.0, 1002.0])
+    x, y = torch.zeros(4, 2), torch.tensor([0, 1, 2, 2])
+    loss = model.training_step((x, y), 0)
+    # -log softmax: 2.4076, 1.4076, 0.4076 -- exact from the logits; the naive exp overflows
+    expected = torch.tensor([2.4076, 1.4076, 0.4076, 0.4076]).mean()
+    torch.testing.assert_close(loss, expected, atol=1e-4, rtol=0)
+    loss.backward()
+    assert torch.isfinite(model.net.logits.grad).all()
+    extreme = constant_logits_classifier([1e4, -1e4, 0.0])
+    assert torch.isfinite(extreme.training_step((x[:2], torch.tensor([1, 2])), 0))
+
+
+def test_classifier_predicts_probabilities_through_the_stable_softmax():
+    model = constant_logits_classifier([1000.0, 1001.0, 1002.0])
+    probs = model.predict_step(torch.zeros(3, 2), 0)
+    torch.testing.assert_close(
+        probs, torch.tensor([[0.0900, 0.2447, 0.6652]] * 3), atol=1e-4, rtol=0
+    )
+    torch.testing.assert_close(probs.sum(-1), torch.ones(3))
+    huge = constant_logits_classifier([1e4, -1e4, 0.0]).predict_step(torch.zeros(1, 2), 0)
+    assert torch.isfinite(huge).all()
+    torch.testing.assert_close(huge, torch.tensor([[1.0, 0.0, 0.0]]))

@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from litlab.console import print_config, print_summary
 from litlab.results import write_metrics
+from litlab.seeding import seed_run
 from litlab.tensorboard import log_run_summary
 from litlab.validation import validate
 
@@ -31,8 +32,8 @@ def best_checkpoint(trainer: L.Trainer) -> str | None:
 def run(cfg: DictConfig) -> float | None:
     """Train and/or test as the config says; return ``cfg.optimized_metric`` for sweepers."""
     validate(cfg)
+    seed_run(cfg)  # seed=null draws one and writes it into cfg.seed
     print_config(cfg)
-    L.seed_everything(cfg.seed, workers=True)
 
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     model: L.LightningModule = instantiate(cfg.model)

@@ -1,0 +1,144 @@
+"""``run_record.json``: what a run needs to be repeated -- seed, determinism, effective batch
+size, library versions, hardware, git commit, command line -- written into every run folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+RECORD_FILE = "run_record.json"
+PACKAGES = ("torch", "lightning", "hydra-core", "omegaconf", "torchvision", "torchmetrics", "numpy")
+EFFECTIVE_BATCH_SIZE_METRIC = "train/effective_batch_size"
+
+
+def package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_state(folder: Path) -> dict[str, Any]:
+    """The commit of the code that ran and whether the tree had uncommitted changes (ignored
+    files, such as outputs/ and data/, do not count)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain") if commit else None
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def hydra_overrides() -> list[str] | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else None
+
+
+def effective_batch_size(trainer: L.Trainer) -> dict[str, int | None]:
+    """Samples per optimizer step: batch_size x accumulate_grad_batches x devices x nodes
+    (``data.batch_size`` is per device)."""
+    hparams = getattr(trainer.datamodule, "hparams", {}) or {}
+    batch_size = hparams.get("batch_size")
+    parts = {
+        "batch_size": batch_size,
+        "accumulate_grad_batches": trainer.accumulate_grad_batches,
+        "devices": trainer.num_devices,
+        "num_nodes": trainer.num_nodes,
+    }
+    total = None
+    if batch_size is not None:
+        total = batch_size * trainer.accumulate_grad_batches * trainer.num_devices
+        total *= trainer.num_nodes
+    return {"effective_batch_size": total, **parts}
+
+
+def determinism() -> dict[str, Any]:
+    """As torch has them now (``Trainer(deterministic=..., benchmark=...)`` set them)."""
+    return {
+        "use_deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "deterministic_warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+        "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        "cudnn_deterministic": torch.backends.cudnn.deterministic,
+        "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+    }
+
+
+def hardware(trainer: L.Trainer) -> dict[str, Any]:
+    on_gpu = trainer.strategy.root_device.type == "cuda"
+    return {
+        "accelerator": type(trainer.accelerator).__name__,
+        "device": str(trainer.strategy.root_device),
+        "gpu": torch.cuda.get_device_name(trainer.strategy.root_device) if on_gpu else None,
+        "cuda": torch.version.cuda if on_gpu else None,
+        "cudnn": torch.backends.cudnn.version() if on_gpu else None,
+        "os": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+    }
+
+
+def build_run_record(trainer: L.Trainer, seed: int | None) -> dict[str, Any]:
+    return {
+        "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "seed": seed,
+        "determinism": determinism(),
+        "batch": effective_batch_size(trainer),
+        "versions": package_versions(),
+        "hardware": hardware(trainer),
+        "git": git_state(Path(__file__).resolve().parent),
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "hydra_overrides": hydra_overrides(),
+    }
+
+
+def read_run_record(run_dir: str | Path) -> dict[str, Any] | None:
+    """The run's record, or None for a folder written before run records existed."""
+    path = Path(run_dir) / RECORD_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+class RunRecord(L.Callback):
+    """Writes ``run_record.json`` (rank zero) when the run is set up -- so even a run that fails
+    later has one -- and logs ``train/effective_batch_size`` beside the other metrics. (The
+    TensorBoard text entry ``run/record`` is written from this file by ``litlab.tensorboard``.)"""
+
+    def __init__(self, output_dir: str | Path, seed: int | None) -> None:
+        self.output_dir = Path(output_dir)
+        self.seed = seed
+        self.record: dict[str, Any] | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.record is not None:  # fit then test: one record per run
+            return
+        self.record = build_run_record(trainer, self.seed)
+        if not trainer.is_global_zero:
+            return
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        (self.output_dir / RECORD_FILE).write_text(json.dumps(self.record, indent=2) + "\n")
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        size = (self.record or {}).get("batch", {}).get("effective_batch_size")
+        if size is not None:
+            pl_module.log(EFFECTIVE_BATCH_SIZE_METRIC, float(size))
