@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from litlab.results import to_floats
-
-# The run record (issue "reproducibility") under the names it may have; the first found is shown.
-RUN_RECORD_NAMES = ("run_record.json", "run_record.yaml", "run_record.txt", "environment.json")
+from litlab.run_record import read_run_record
 
 
 def tensorboard_logger(trainer: L.Trainer) -> TensorBoardLogger | None:
@@ -31,15 +30,6 @@ def config_dict(cfg: DictConfig) -> dict[str, Any]:
         for key in cfg
         if key != "hydra"
     }
-
-
-def read_run_record(run_dir: str | Path) -> str | None:
-    """The run record's text, or None while no run record is written."""
-    for name in RUN_RECORD_NAMES:
-        path = Path(run_dir) / name
-        if path.is_file():
-            return path.read_text()
-    return None
 
 
 def as_code(text: str) -> str:
@@ -60,7 +50,7 @@ def log_run_summary(
     logger.experiment.add_text("run/config", as_code(OmegaConf.to_yaml(config_dict(cfg))))
     record = read_run_record(run_dir)
     if record is not None:
-        logger.experiment.add_text("run/record", as_code(record))
+        logger.experiment.add_text("run/record", as_code(json.dumps(record, indent=2)))
     logger.experiment.flush()
 
 
