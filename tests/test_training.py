@@ -36,7 +36,8 @@ def test_fashion_learns_on_the_real_data(make_cfg, tmp_path):
 
 
 def fit_polynomial(model_cfg: str, make_cfg, epochs: int) -> torch.Tensor:
-    cfg = make_cfg("experiment=polynomial", f"model={model_cfg}")
+    # one pass per epoch: `epochs` passes of 10 steps, not the experiment's 100 passes an epoch
+    cfg = make_cfg("experiment=polynomial", f"model={model_cfg}", "data.passes_per_epoch=1")
     L.seed_everything(3)
     model = instantiate(cfg.model)
     trainer = L.Trainer(
