@@ -159,3 +159,13 @@ def test_preloaded_batches_live_on_the_gpu(make_cfg, tmp_path):
     x, y = next(iter(dm.train_dataloader()))
     assert dm.train_set.device.type == "cuda" and x.device.type == "cuda"
     assert y.device.type == "cuda"
+
+
+def test_workers_with_preload_stop_train_py_with_exit_code_2(tmp_path):
+    from .conftest import run_train
+
+    result = run_train("data.num_workers=2", f"paths.log_dir={tmp_path}", "logger=none")
+    assert result.returncode == 2
+    assert "error: data.num_workers=2 is invalid" in result.stderr
+    assert "data.preload=false" in result.stderr
+    assert not any(tmp_path.rglob("*.ckpt"))

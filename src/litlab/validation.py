@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from omegaconf import DictConfig
 
+from litlab.data.fashion import check_workers
 from litlab.errors import UserError
 
 CUDA_ACCELERATORS = ("gpu", "cuda")
@@ -19,5 +20,12 @@ def check_accelerator(cfg: DictConfig) -> None:
         )
 
 
+def check_data(cfg: DictConfig) -> None:
+    data = cfg.get("data") or {}
+    if "preload" in data:
+        check_workers(bool(data.preload), int(data.get("num_workers", 0)))
+
+
 def validate(cfg: DictConfig) -> None:
     check_accelerator(cfg)
+    check_data(cfg)

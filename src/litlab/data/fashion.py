@@ -36,6 +36,17 @@ TRAIN_SIZE = 60_000
 BatchTransform = Callable[[torch.Tensor], torch.Tensor]
 
 
+def check_workers(preload: bool, num_workers: int) -> None:
+    """Worker processes have nothing to do when batches are gathered from preloaded tensors."""
+    if preload and num_workers != 0:
+        raise ConfigValueError(
+            "data.num_workers",
+            num_workers,
+            "must be 0 with data.preload=true (batches are gathered in the main process, "
+            "on the device); set data.preload=false to load with worker processes",
+        )
+
+
 class FashionMNISTDataModule(L.LightningDataModule):
     """Preloaded tensors batched by index (``preload=True``), or torchvision's Dataset.
 
@@ -59,13 +70,7 @@ class FashionMNISTDataModule(L.LightningDataModule):
         augment: BatchTransform | None = None,
     ) -> None:
         super().__init__()
-        if preload and num_workers != 0:
-            raise ConfigValueError(
-                "data.num_workers",
-                num_workers,
-                "must be 0 with data.preload=true (batches are gathered in the main process, "
-                "on the device); set data.preload=false to load with worker processes",
-            )
+        check_workers(preload, num_workers)
         self.save_hyperparameters(ignore=["augment"])
         self.augment = augment
         # Its state advances every epoch and is saved in checkpoints (see state_dict).
