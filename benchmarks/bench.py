@@ -175,6 +175,7 @@ def fit_litlab(overrides: list[str], device: str):
 
     class Timer(L.Callback):
         def __init__(self) -> None:
+            self.epoch_start = self.epoch_end = None
             self.epoch_s: list[float] = []
             self.fit_s = float("nan")
             self.steps = 0
@@ -190,7 +191,9 @@ def fit_litlab(overrides: list[str], device: str):
             self.epoch_start, self.epoch_end = self._now(), None
 
         def on_validation_start(self, trainer, pl_module) -> None:  # training part ends here
-            if trainer.training and self.epoch_end is None:
+            # (trainer.training is already False here; the sanity check's value is reset at
+            # the next on_train_epoch_start)
+            if self.epoch_end is None:
                 self.epoch_end = self._now()
 
         def on_train_epoch_end(self, trainer, pl_module) -> None:
