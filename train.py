@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import hydra
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
-from litlab.errors import UserError
+from litlab.errors import UserError, exit_for_user_error
+from litlab.sweep_job import is_multirun, run_recorded
 from litlab.train import run
+
+EXIT_SIGTERM = 128 + 15  # what a shell reports for a process ended by SIGTERM
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    if is_multirun():  # a failed job is recorded in its folder and the sweep goes on
+        return run_recorded(cfg, run)
     try:
         return run(cfg)
     except UserError as error:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        exit_for_user_error(error)
+    except SIGTERMException:  # Lightning stopped training; litlab.guards saved a checkpoint
+        sys.exit(EXIT_SIGTERM)
 
 
 if __name__ == "__main__":

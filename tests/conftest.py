@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import runpy
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -57,3 +58,13 @@ def run_folder(result: subprocess.CompletedProcess[str]) -> Path:
         f"no run folder printed\nstdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}"
     )
     return Path(match.group(1))
+
+
+def train_main(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    """train.py's main() in this process (as the CLI runs it, minus interpreter start-up):
+    (exit code, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["train.py", *args])
+    monkeypatch.chdir(REPO)
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(REPO / "train.py"), run_name="__main__")
+    return exit_info.value.code, capsys.readouterr().err

@@ -10,7 +10,9 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 
+from litlab.console import print_config, print_summary
 from litlab.results import write_metrics
+from litlab.tensorboard import log_run_summary
 from litlab.validation import validate
 
 
@@ -29,6 +31,7 @@ def best_checkpoint(trainer: L.Trainer) -> str | None:
 def run(cfg: DictConfig) -> float | None:
     """Train and/or test as the config says; return ``cfg.optimized_metric`` for sweepers."""
     validate(cfg)
+    print_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule: L.LightningDataModule = instantiate(cfg.data)
@@ -50,6 +53,7 @@ def run(cfg: DictConfig) -> float | None:
     run_dir = Path(cfg.paths.output_dir)
     if trainer.is_global_zero:
         write_metrics(run_dir, metrics)
-        print(f"Run folder: {run_dir.resolve()}")
+        log_run_summary(trainer, cfg, metrics, run_dir)
+        print_summary(metrics, run_dir)
     value = metrics.get(cfg.optimized_metric) if cfg.optimized_metric else None
     return None if value is None else float(value)

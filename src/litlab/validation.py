@@ -2,13 +2,78 @@
 
 from __future__ import annotations
 
-import torch
-from omegaconf import DictConfig
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from litlab.data.fashion import check_workers
-from litlab.errors import UserError
+import torch
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from litlab.data.fashion import TRAIN_SIZE, check_workers
+from litlab.errors import ConfigValueError, UserError
 
 CUDA_ACCELERATORS = ("gpu", "cuda")
+# ckpt_path values Lightning resolves itself rather than reading a file.
+LIGHTNING_CKPT_NAMES = ("best", "last", "hpc", "registry")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A value's allowed range, with the words the error message uses for it."""
+
+    requirement: str
+    holds: Callable[[Any], bool]
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+POSITIVE = Rule("must be a number > 0", lambda v: _number(v) and v > 0)
+POSITIVE_INT = Rule("must be a whole number > 0", lambda v: _integer(v) and v > 0)
+AT_LEAST_ONE = Rule("must be a whole number >= 1", lambda v: _integer(v) and v >= 1)
+NOT_NEGATIVE_INT = Rule("must be a whole number >= 0", lambda v: _integer(v) and v >= 0)
+DROPOUT = Rule("must be a probability in [0, 1)", lambda v: _number(v) and 0 <= v < 1)
+VAL_SIZE = Rule(
+    f"must be a whole number in (0, {TRAIN_SIZE}), the size of the training set",
+    lambda v: _integer(v) and 0 < v < TRAIN_SIZE,
+)
+HIDDEN_SIZES = Rule(
+    "must be a list of whole numbers > 0",
+    lambda v: isinstance(v, ListConfig | list | tuple) and all(_integer(h) and h > 0 for h in v),
+)
+
+# key -> its rule. Keys an experiment does not have are skipped; None means "not set".
+RULES: dict[str, Rule] = {
+    "model.optimizer.lr": POSITIVE,
+    "model.lr": POSITIVE,  # polynomial_manual: no optimizer object
+    "data.batch_size": POSITIVE_INT,
+    "data.num_points": POSITIVE_INT,
+    "data.num_workers": NOT_NEGATIVE_INT,
+    "data.val_size": VAL_SIZE,
+    "trainer.max_epochs": POSITIVE_INT,
+    "trainer.accumulate_grad_batches": AT_LEAST_ONE,
+    "model.net.hidden_sizes": HIDDEN_SIZES,
+    "model.net.dropout": DROPOUT,
+}
+
+_ABSENT = object()
+
+
+def check_values(cfg: DictConfig, rules: dict[str, Rule] = RULES) -> None:
+    for key, rule in rules.items():
+        value = OmegaConf.select(cfg, key, default=_ABSENT)
+        if value is _ABSENT or value is None:
+            continue
+        if not rule.holds(value):
+            shown = OmegaConf.to_container(value) if isinstance(value, ListConfig) else value
+            raise ConfigValueError(key, shown, rule.requirement)
 
 
 def check_accelerator(cfg: DictConfig) -> None:
@@ -26,6 +91,29 @@ def check_data(cfg: DictConfig) -> None:
         check_workers(bool(data.preload), int(data.get("num_workers", 0)))
 
 
+def check_checkpoint(ckpt_path: str | None) -> None:
+    """The file must be there and load the way Lightning loads it (``torch.load``)."""
+    if ckpt_path is None or ckpt_path in LIGHTNING_CKPT_NAMES:
+        return
+    path = Path(ckpt_path)
+    if not path.is_file():
+        raise ConfigValueError("ckpt_path", ckpt_path, "no such file")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; truncation breaks it
+        raise ConfigValueError(
+            "ckpt_path", ckpt_path, "not a checkpoint (not a torch.save file, or truncated)"
+        )
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - whatever torch says, Lightning could not load it
+        raise ConfigValueError(
+            "ckpt_path", ckpt_path, f"not a checkpoint torch.load can read ({type(error).__name__})"
+        ) from error
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ConfigValueError("ckpt_path", ckpt_path, "not a Lightning checkpoint (no state_dict)")
+
+
 def validate(cfg: DictConfig) -> None:
+    check_values(cfg)
     check_accelerator(cfg)
     check_data(cfg)
+    check_checkpoint(cfg.get("ckpt_path"))

@@ -25,6 +25,7 @@ from torchvision import transforms
 from torchvision.datasets import FashionMNIST
 
 from litlab.data.fashion_files import DEBIAN_DIR, ensure_fashion_mnist
+from litlab.data.spawn_safe import SpawnSafeGenerator
 from litlab.data.tensor_batches import TensorBatches, batch_loader
 from litlab.errors import ConfigValueError
 
@@ -47,7 +48,7 @@ def check_workers(preload: bool, num_workers: int) -> None:
         )
 
 
-class FashionMNISTDataModule(L.LightningDataModule):
+class FashionMNISTDataModule(SpawnSafeGenerator, L.LightningDataModule):
     """Preloaded tensors batched by index (``preload=True``), or torchvision's Dataset.
 
     ``augment``, when given, is applied to each training batch's images on the device (see

@@ -8,6 +8,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from litlab.data.spawn_safe import SpawnSafeGenerator
 from litlab.data.tensor_batches import TensorBatches, batch_loader
 
 
@@ -30,7 +31,7 @@ class SineDataset(TensorBatches):
         return self.tensors[1]
 
 
-class SineDataModule(L.LightningDataModule):
+class SineDataModule(SpawnSafeGenerator, L.LightningDataModule):
     """Shuffles with its own seeded generator, so the batch order depends on ``seed`` alone.
 
     ``passes_per_epoch`` makes one Lightning epoch several passes over the points (reshuffled

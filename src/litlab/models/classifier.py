@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import lightning as L
@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 
-from litlab.models.functional import stable_softmax
+from litlab.models.functional import example_input, stable_softmax
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
@@ -31,11 +31,14 @@ class Classifier(L.LightningModule):
         scheduler: SchedulerFactory | None = None,
         num_classes: int = 10,
         label_smoothing: float = 0.0,
+        example_input_shape: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         # Plain values only: checkpoints must load with torch.load(weights_only=True). The whole
         # Hydra config, optimizer included, is logged with every run anyway.
-        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler", "example_input_shape"])
+        # Lightning traces it for TensorBoard's graph and the model summary's in/out sizes.
+        self.example_input_array = example_input(example_input_shape)
         self.net = net
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 
@@ -11,3 +13,8 @@ def stable_softmax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
     shifted = logits - logits.amax(dim=dim, keepdim=True)
     exp = shifted.exp()
     return exp / exp.sum(dim=dim, keepdim=True)
+
+
+def example_input(shape: Sequence[int] | None) -> torch.Tensor | None:
+    """Zeros of ``shape``: what Lightning traces for the graph (``example_input_array``)."""
+    return None if shape is None else torch.zeros(tuple(shape))

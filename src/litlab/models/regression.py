@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import lightning as L
 import torch
 from torch import nn
+
+from litlab.models.functional import example_input
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
@@ -14,8 +16,15 @@ OptimizerFactory = Callable[..., torch.optim.Optimizer]
 class RegressionModule(L.LightningModule):
     """Minimises ``MSELoss(reduction="mean")``; the optimizer comes from the config as a partial."""
 
-    def __init__(self, net: nn.Module, optimizer: OptimizerFactory | None) -> None:
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: OptimizerFactory | None,
+        example_input_shape: Sequence[int] | None = None,
+    ) -> None:
         super().__init__()
+        # Lightning traces it for TensorBoard's graph and the model summary's in/out sizes.
+        self.example_input_array = example_input(example_input_shape)
         self.net = net
         self.optimizer_factory = optimizer
         self.loss_fn = nn.MSELoss(reduction="mean")
@@ -49,8 +58,10 @@ class ManualSGDRegression(RegressionModule):
     with no optimizer ``trainer.max_steps`` would never be reached.
     """
 
-    def __init__(self, net: nn.Module, lr: float = 1e-3) -> None:
-        super().__init__(net, optimizer=None)
+    def __init__(
+        self, net: nn.Module, lr: float = 1e-3, example_input_shape: Sequence[int] | None = None
+    ) -> None:
+        super().__init__(net, optimizer=None, example_input_shape=example_input_shape)
         self.lr = lr
         self.save_hyperparameters("lr")
         self.automatic_optimization = False

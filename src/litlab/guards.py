@@ -1,0 +1,86 @@
+"""Callbacks that end training safely: on a non-finite loss, and on Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from litlab.errors import TrainingDiverged
+
+INTERRUPTIONS = (KeyboardInterrupt, SIGTERMException)
+
+
+def checkpoint_dir(trainer: L.Trainer) -> Path:
+    """Where ModelCheckpoint writes, or ``<default_root_dir>/checkpoints`` without one."""
+    dirpath = getattr(trainer.checkpoint_callback, "dirpath", None)
+    return Path(dirpath or Path(trainer.default_root_dir) / "checkpoints")
+
+
+def learning_rate_hint(trainer: L.Trainer, pl_module: L.LightningModule) -> str:
+    if trainer.optimizers:
+        key, lr = "model.optimizer.lr", trainer.optimizers[0].param_groups[0]["lr"]
+    elif "lr" in pl_module.hparams:  # manual optimization: the module holds its own lr
+        key, lr = "model.lr", pl_module.hparams["lr"]
+    else:
+        return "Try a lower learning rate"
+    return f"Try a lower learning rate: it is {lr:g}, e.g. {key}={lr / 10:g}"
+
+
+class StopOnNonFiniteLoss(L.Callback):
+    """Stops at the first step whose loss is nan or inf, before it is checkpointed.
+
+    Checks every training step (one host sync per step; nothing next to a step's own cost here).
+    Raises ``TrainingDiverged``: ``train.py`` prints its message and exits 2.
+    """
+
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
+        if not isinstance(loss, torch.Tensor) or torch.isfinite(loss).all():
+            return
+        raise TrainingDiverged(
+            f"training diverged: the loss is {loss.item()} at step {trainer.global_step} "
+            f"(epoch {trainer.current_epoch}, batch {batch_idx}). "
+            f"{learning_rate_hint(trainer, pl_module)}, or clip gradients "
+            f"(+trainer.gradient_clip_val=1.0). Checkpoints saved before it are kept in "
+            f"{checkpoint_dir(trainer)}."
+        )
+
+
+class CheckpointOnInterrupt(L.Callback):
+    """On Ctrl-C or SIGTERM during fit, saves a checkpoint that ``ckpt_path=`` resumes from.
+
+    Lightning turns SIGTERM into ``SIGTERMException`` at the next batch boundary and calls
+    ``on_exception`` on every callback, for Ctrl-C too; this is that hook.
+    """
+
+    def __init__(self, filename: str = "interrupted.ckpt") -> None:
+        self.filename = filename
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        if not isinstance(exception, INTERRUPTIONS) or trainer.state.fn != "fit":
+            return
+        path = checkpoint_dir(trainer) / self.filename
+        trainer.save_checkpoint(path)
+        if trainer.is_global_zero:
+            name = "SIGTERM" if isinstance(exception, SIGTERMException) else "Ctrl-C"
+            print(
+                f"\n{name} at step {trainer.global_step} (epoch {trainer.current_epoch}): "
+                f"saved {path}\nresume with: python train.py <the same overrides> "
+                f"ckpt_path={path}",
+                file=sys.stderr,
+            )

@@ -1,0 +1,230 @@
+"""summary.csv and summary.md of a multirun, built from its job folders alone.
+
+Written at the end of every multirun by ``SweepSummary`` (a Hydra callback, see
+conf/hydra/default.yaml) and rebuilt at any time, also for an interrupted sweep, by
+``litlab-summary <sweep folder>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from litlab.sweep_job import COMPLETED, FAILED, STATUS_FILE
+
+INCOMPLETE = "incomplete"  # no status.json: interrupted, or still running
+GROUP_IGNORES = ("seed",)  # jobs that differ only in these are repeats of one setting
+
+
+@dataclass
+class Job:
+    name: str  # the job folder's name: Hydra's job number
+    folder: Path
+    overrides: dict[str, str]
+    status: str
+    error: str | None
+    metrics: dict[str, float]
+    config: dict[str, Any] = field(repr=False)
+
+
+def parse_overrides(lines: Sequence[str]) -> dict[str, str]:
+    """``["+trainer.max_epochs=2", "seed=1"]`` -> ``{"trainer.max_epochs": "2", "seed": "1"}``."""
+    pairs = (line.split("=", 1) for line in lines if "=" in line)
+    return {key.lstrip("+~"): value for key, value in pairs}
+
+
+def read_job(folder: Path) -> Job:
+    hydra_dir = folder / ".hydra"
+    overrides = parse_overrides(yaml.safe_load((hydra_dir / "overrides.yaml").read_text()) or [])
+    config_file = hydra_dir / "config.yaml"
+    config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
+    status_file, metrics_file = folder / STATUS_FILE, folder / "metrics.json"
+    if status_file.is_file():
+        record = json.loads(status_file.read_text())
+        status, error = record["status"], record.get("error")
+    else:
+        status, error = INCOMPLETE, "no status.json: the job was interrupted or is still running"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    return Job(folder.name, folder, overrides, status, error, metrics, config)
+
+
+def job_sort_key(folder: Path) -> tuple[int, str]:
+    return (int(folder.name), "") if folder.name.isdigit() else (sys.maxsize, folder.name)
+
+
+def read_jobs(sweep_dir: Path) -> list[Job]:
+    """Every job folder (one holding .hydra/overrides.yaml) directly in the sweep folder."""
+    folders = [p.parent.parent for p in sweep_dir.glob("*/.hydra/overrides.yaml")]
+    return [read_job(folder) for folder in sorted(folders, key=job_sort_key)]
+
+
+def metric_names(jobs: Sequence[Job], first: str | None) -> list[str]:
+    names = sorted({name for job in jobs for name in job.metrics})
+    return sorted(names, key=lambda name: name != first)  # the optimized metric leads
+
+
+def write_csv(path: Path, jobs: Sequence[Job], metrics: Sequence[str]) -> None:
+    keys = list(dict.fromkeys(key for job in jobs for key in job.overrides))
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["job", "status", *keys, *metrics, "error", "run_dir"])
+        for job in jobs:
+            writer.writerow(
+                [job.name, job.status]
+                + [job.overrides.get(key, "") for key in keys]
+                + [job.metrics.get(name, "") for name in metrics]
+                + [job.error or "", str(job.folder.resolve())]
+            )
+
+
+@dataclass
+class Group:
+    setting: dict[str, str]  # the overrides that vary between groups
+    jobs: list[Job]
+
+    @property
+    def completed(self) -> list[Job]:
+        return [job for job in self.jobs if job.status == COMPLETED]
+
+    def values(self, metric: str) -> list[float]:
+        return [job.metrics[metric] for job in self.completed if metric in job.metrics]
+
+    def mean(self, metric: str | None) -> float | None:
+        values = self.values(metric) if metric else []
+        return statistics.fmean(values) if values else None
+
+
+def group_jobs(jobs: Sequence[Job]) -> tuple[list[Group], dict[str, str]]:
+    """Groups of jobs that differ only in the seed, and the overrides all jobs share."""
+    keys = list(dict.fromkeys(k for job in jobs for k in job.overrides if k not in GROUP_IGNORES))
+    common = {
+        key: jobs[0].overrides[key]
+        for key in keys
+        if all(job.overrides.get(key) == jobs[0].overrides.get(key) for job in jobs)
+    }
+    varying = [key for key in keys if key not in common]
+    groups: dict[tuple[str, ...], Group] = {}
+    for job in jobs:
+        setting = {key: job.overrides.get(key, "") for key in varying}
+        groups.setdefault(tuple(setting.values()), Group(setting, [])).jobs.append(job)
+    return list(groups.values()), common
+
+
+def rank_groups(groups: list[Group], metric: str | None, mode: str) -> list[Group]:
+    """Best group first; groups without a finished value of the metric last."""
+    sign = -1.0 if mode == "max" else 1.0
+
+    def key(group: Group) -> tuple[bool, float]:
+        mean = group.mean(metric)
+        return (mean is None, sign * mean if mean is not None else 0.0)
+
+    return sorted(groups, key=key)
+
+
+def format_stats(values: Sequence[float]) -> str:
+    if not values:
+        return "–"
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.4g} ± {std:.2g} (n={len(values)})"
+
+
+def markdown(jobs: Sequence[Job], metrics: Sequence[str], metric: str | None, mode: str) -> str:
+    groups, common = group_jobs(jobs)
+    groups = rank_groups(groups, metric, mode)
+    varying = list(groups[0].setting) if groups else []
+    counts = {s: sum(job.status == s for job in jobs) for s in (COMPLETED, FAILED, INCOMPLETE)}
+    lines = [
+        "# Sweep summary",
+        "",
+        f"{len(jobs)} jobs: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + ".",
+        f"Groups: jobs with the same overrides except {', '.join(GROUP_IGNORES)}; "
+        f"best first by `{metric}` ({mode}). Each cell: mean ± std (n completed jobs).",
+    ]
+    if common:
+        lines += ["", "Shared by all jobs: " + " ".join(f"`{k}={v}`" for k, v in common.items())]
+    header = [*varying, "jobs", "completed", *metrics]
+    lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for group in groups:
+        cells = [group.setting[key] for key in varying]
+        cells += [str(len(group.jobs)), str(len(group.completed))]
+        cells += [format_stats(group.values(name)) for name in metrics]
+        lines.append("| " + " | ".join(cells) + " |")
+    unfinished = [job for job in jobs if job.status != COMPLETED]
+    if unfinished:
+        lines += ["", "## Jobs that did not complete", "", "| job | status | overrides | error |"]
+        lines.append("|---|---|---|---|")
+        for job in unfinished:
+            overrides = " ".join(f"{k}={v}" for k, v in job.overrides.items() if k not in common)
+            error = (job.error or "").replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| {job.name} | {job.status} | {overrides} | {error} |")
+    return "\n".join(lines) + "\n"
+
+
+def objective(jobs: Sequence[Job]) -> tuple[str | None, str]:
+    """The sweep's ``optimized_metric`` and its ``optimized_metric_mode`` (from the job configs)."""
+    config = next((job.config for job in jobs if job.config), {})
+    mode = config.get("optimized_metric_mode") or "max"
+    if mode not in ("min", "max"):
+        raise ValueError(f"optimized_metric_mode={mode!r} is invalid: use min or max")
+    return config.get("optimized_metric"), mode
+
+
+def write_summary(sweep_dir: str | Path) -> list[Job]:
+    """Write summary.csv and summary.md into the sweep folder; return the jobs found."""
+    sweep_dir = Path(sweep_dir)
+    jobs = read_jobs(sweep_dir)
+    metric, mode = objective(jobs)
+    metrics = metric_names(jobs, metric)
+    write_csv(sweep_dir / "summary.csv", jobs, metrics)
+    (sweep_dir / "summary.md").write_text(markdown(jobs, metrics, metric, mode))
+    return jobs
+
+
+def report(sweep_dir: Path, jobs: Sequence[Job]) -> int:
+    """Print where the summary is and return the exit code: 1 if any job failed."""
+    failed = [job for job in jobs if job.status == FAILED]
+    print(f"Sweep summary: {sweep_dir.resolve() / 'summary.md'} ({len(jobs)} jobs)")
+    if failed:
+        print(f"{len(failed)} of {len(jobs)} jobs failed: " + ", ".join(j.name for j in failed))
+    return 1 if failed else 0
+
+
+class SweepSummary(Callback):
+    """Writes the summary when a multirun ends, and exits 1 if any of its jobs failed."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        code = report(sweep_dir, write_summary(sweep_dir))
+        if code:
+            sys.exit(code)  # SystemExit passes Hydra's callback guard; Hydra itself exits 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="litlab-summary", description="Rebuild summary.csv and summary.md of a sweep folder."
+    )
+    parser.add_argument("sweep_dir", type=Path, help="outputs/multirun/<name>/<date>/<time>")
+    sweep_dir = parser.parse_args(argv).sweep_dir
+    if not sweep_dir.is_dir():
+        print(f"error: sweep folder {sweep_dir} does not exist", file=sys.stderr)
+        return 2
+    jobs = write_summary(sweep_dir)
+    if not jobs:
+        print(f"error: no job folders (*/.hydra/overrides.yaml) in {sweep_dir}", file=sys.stderr)
+        return 2
+    return report(sweep_dir, jobs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

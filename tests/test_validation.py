@@ -1,0 +1,120 @@
+"""Bad config values stop the run before any work, with one message naming key and value."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hydra.errors import HydraException
+
+from litlab.errors import ConfigValueError
+from litlab.validation import validate
+
+from .conftest import compose_config, run_train, train_main
+
+BAD_VALUES = [
+    ("experiment=fashion", "model.optimizer.lr=0", "model.optimizer.lr=0 is invalid"),
+    ("experiment=polynomial", "model.optimizer.lr=-0.1", "model.optimizer.lr=-0.1 is invalid"),
+    ("model=polynomial_manual", "model.lr=0", "model.lr=0 is invalid"),
+    ("experiment=fashion", "data.batch_size=0", "data.batch_size=0 is invalid"),
+    ("experiment=polynomial", "data.batch_size=-5", "data.batch_size=-5 is invalid"),
+    ("experiment=fashion", "trainer.max_epochs=0", "trainer.max_epochs=0 is invalid"),
+    ("experiment=fashion", "trainer.accumulate_grad_batches=0", "accumulate_grad_batches=0 is"),
+    ("experiment=fashion", "data.val_size=0", "data.val_size=0 is invalid"),
+    ("experiment=fashion", "data.val_size=60000", "data.val_size=60000 is invalid"),
+    ("experiment=fashion", "model.net.hidden_sizes=[512,0]", "hidden_sizes=[512, 0] is invalid"),
+    ("experiment=fashion", "model.net.dropout=1.0", "model.net.dropout=1.0 is invalid"),
+    ("experiment=fashion", "model.net.dropout=-0.1", "model.net.dropout=-0.1 is invalid"),
+    ("experiment=fashion", "data.batch_size=abc", "data.batch_size='abc' is invalid"),
+]
+
+
+@pytest.mark.parametrize("experiment, override, message", BAD_VALUES)
+def test_bad_value_names_key_and_value(make_cfg, experiment, override, message):
+    cfg = make_cfg(experiment, override)
+    with pytest.raises(ConfigValueError) as error:
+        validate(cfg)
+    assert message in str(error.value)
+    assert error.value.key == override.split("=")[0]
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["model.net.dropout=0.0", "model.net.dropout=0.5", "data.val_size=1", "data.val_size=59999"],
+)
+def test_edge_values_inside_the_range_pass(make_cfg, override):
+    validate(make_cfg("experiment=fashion", override))
+
+
+def test_keys_an_experiment_lacks_are_skipped(make_cfg):
+    cfg = make_cfg("experiment=polynomial")
+    assert "val_size" not in cfg.data and "hidden_sizes" not in cfg.model.net
+    validate(cfg)
+
+
+def test_missing_checkpoint(make_cfg, tmp_path):
+    cfg = make_cfg("experiment=polynomial", f"ckpt_path={tmp_path / 'nope.ckpt'}")
+    with pytest.raises(ConfigValueError, match="nope.ckpt' is invalid: no such file"):
+        validate(cfg)
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"not a checkpoint at all\n", "not a torch.save file, or truncated"),
+        ("truncated", "not a torch.save file, or truncated"),
+        ({"weights": torch.zeros(2)}, "not a Lightning checkpoint (no state_dict)"),
+    ],
+)
+def test_file_that_is_not_a_checkpoint(make_cfg, tmp_path, content, reason):
+    path = tmp_path / "bad.ckpt"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content == "truncated":
+        torch.save({"state_dict": {"w": torch.zeros(1000)}}, path)
+        path.write_bytes(path.read_bytes()[:-200])
+    else:
+        torch.save(content, path)
+    with pytest.raises(ConfigValueError) as error:
+        validate(make_cfg("experiment=polynomial", f"ckpt_path={path}"))
+    assert reason in str(error.value)
+
+
+def test_cli_bad_value_exits_2_with_one_line_and_no_trace(tmp_path):
+    result = run_train("model.optimizer.lr=-1", f"paths.log_dir={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: model.optimizer.lr=-1 is invalid: must be a number > 0"
+    )
+    assert "Traceback" not in result.stderr
+    assert not any(tmp_path.rglob("*.ckpt")) and not any(tmp_path.rglob("events.out.*"))
+
+
+def test_hydra_full_error_raises_with_the_trace(tmp_path, monkeypatch, capsys):
+    code, stderr = train_main(monkeypatch, capsys, "data.batch_size=0", f"paths.log_dir={tmp_path}")
+    assert (code, stderr.strip()) == (
+        2,
+        "error: data.batch_size=0 is invalid: must be a whole number > 0",
+    )
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    with pytest.raises(ConfigValueError, match="data.batch_size=0"):
+        train_main(monkeypatch, capsys, "data.batch_size=0", f"paths.log_dir={tmp_path}")
+
+
+def test_unknown_config_name_gets_hydras_message_with_choices():
+    result = run_train("experiment=polinomial")
+    assert result.returncode == 1
+    assert "Available options in 'experiment':\n\tfashion\n\tpolynomial" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("trainer=gpus", "Available options in 'trainer':\n\tauto\n\tcpu"),
+        ("trainer.max_epoch=3", "Could not override 'trainer.max_epoch'"),
+    ],
+)
+def test_unknown_group_option_or_key_is_named(override, expected):
+    with pytest.raises(HydraException) as error:
+        compose_config([override])
+    assert expected in str(error.value)
