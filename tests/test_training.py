@@ -64,7 +64,13 @@ def test_manual_update_lands_on_the_same_parameters_as_torch_sgd(make_cfg):
 @pytest.mark.gpu
 @requires_cuda
 def test_polynomial_trains_on_the_gpu(make_cfg, tmp_path):
-    cfg = make_cfg("experiment=polynomial", "trainer=gpu", "trainer.max_epochs=50", "logger=none")
+    cfg = make_cfg(
+        "experiment=polynomial",
+        "trainer=gpu",
+        "trainer.max_epochs=50",
+        "data.passes_per_epoch=1",
+        "logger=none",
+    )
     run(cfg)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["train/mse_ratio"] < 20
