@@ -11,7 +11,8 @@ import yaml
 from .conftest import run_folder, run_train
 
 SHORT = {
-    "polynomial": ["experiment=polynomial", "trainer.max_epochs=3"],
+    # one pass of 10 steps per epoch (the experiment itself makes 100 passes an epoch)
+    "polynomial": ["experiment=polynomial", "trainer.max_epochs=3", "data.passes_per_epoch=1"],
     "fashion": [
         "experiment=fashion",
         "trainer.max_epochs=2",
@@ -76,6 +77,7 @@ def test_resume_from_last_checkpoint_continues_training(runs, tmp_path):
     result = run_train(
         "experiment=polynomial",
         "trainer.max_epochs=5",
+        "data.passes_per_epoch=1",
         f"ckpt_path={last}",
         f"paths.log_dir={tmp_path}",
     )
@@ -115,6 +117,7 @@ def test_two_runs_started_together_get_two_folders(tmp_path):
         "train.py",
         "experiment=polynomial",
         "trainer.max_epochs=1",
+        "data.passes_per_epoch=1",
         f"paths.log_dir={tmp_path}",
         "logger=none",
     ]
@@ -143,7 +146,7 @@ def test_gpu_trainer_without_cuda_stops_at_once_suggesting_cpu(tmp_path):
 def test_help_and_cfg_job_work_as_hydra_gives_them():
     help_result = run_train("--help")
     assert help_result.returncode == 0
-    assert "experiment: fashion, polynomial" in help_result.stdout
+    assert "experiment: fashion, fashion_90, polynomial" in help_result.stdout
     cfg_result = run_train("experiment=polynomial", "--cfg", "job")
     assert cfg_result.returncode == 0
     job = yaml.safe_load(cfg_result.stdout)

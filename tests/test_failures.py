@@ -21,7 +21,10 @@ from .test_data import make_tiny_fashion
 
 
 def test_divergence_stops_at_the_first_nonfinite_loss_and_keeps_checkpoints(make_cfg, tmp_path):
-    cfg = make_cfg("experiment=polynomial", "model.optimizer.lr=1e-2", "logger=none")
+    # epochs of one pass (10 steps), so that an epoch ends, and checkpoints, before the blow-up
+    cfg = make_cfg(
+        "experiment=polynomial", "data.passes_per_epoch=1", "model.optimizer.lr=1e-2", "logger=none"
+    )
     with pytest.raises(TrainingDiverged) as error:
         run(cfg)
     message = str(error.value)
@@ -39,7 +42,9 @@ def test_divergence_stops_at_the_first_nonfinite_loss_and_keeps_checkpoints(make
 
 
 def start_polynomial(run_dir: Path) -> subprocess.Popen[str]:
-    args = ["experiment=polynomial", "logger=none", f"hydra.run.dir={run_dir}"]
+    # 800 epochs of one pass (10 steps): long enough to interrupt after the first epoch
+    args = ["experiment=polynomial", "data.passes_per_epoch=1", "trainer.max_epochs=800"]
+    args += ["logger=none", f"hydra.run.dir={run_dir}"]
     return subprocess.Popen(
         [sys.executable, "train.py", *args],
         cwd=REPO,
@@ -79,6 +84,7 @@ def test_sigterm_saves_a_checkpoint_that_resumes(tmp_path):
     epochs = interrupted["epoch"] + 2
     result = run_train(
         "experiment=polynomial",
+        "data.passes_per_epoch=1",
         "logger=none",
         f"trainer.max_epochs={epochs}",
         f"ckpt_path={saved}",

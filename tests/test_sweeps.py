@@ -20,7 +20,13 @@ from litlab.train import run
 
 from .conftest import REPO, compose_config, run_train
 
-POLYNOMIAL = ["experiment=polynomial", "trainer.max_epochs=3", "logger=none"]
+# epochs of one pass (10 steps), not the experiment's 100 passes
+POLYNOMIAL = [
+    "experiment=polynomial",
+    "data.passes_per_epoch=1",
+    "trainer.max_epochs=3",
+    "logger=none",
+]
 FASHION_SHORT = [
     "experiment=fashion",
     "trainer.max_epochs=1",
@@ -175,6 +181,7 @@ def test_joblib_launcher_runs_two_jobs_at_once_in_separate_folders(tmp_path):
         "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=2",
         "experiment=polynomial",
+        "data.passes_per_epoch=1",
         "trainer.max_epochs=100",
         "logger=none",
         "seed=1,2",

@@ -46,6 +46,7 @@ def polynomial_run(tmp_path_factory) -> Path:
     cfg = compose_config(
         [
             "experiment=polynomial",
+            "data.passes_per_epoch=1",  # epochs of 10 steps
             f"paths.output_dir={folder}",
             "trainer.max_epochs=25",
             "callbacks.fit_figure.every_n_epochs=10",

@@ -36,7 +36,8 @@ def test_fashion_learns_on_the_real_data(make_cfg, tmp_path):
 
 
 def fit_polynomial(model_cfg: str, make_cfg, epochs: int) -> torch.Tensor:
-    cfg = make_cfg("experiment=polynomial", f"model={model_cfg}")
+    # one pass per epoch: `epochs` passes of 10 steps, not the experiment's 100 passes an epoch
+    cfg = make_cfg("experiment=polynomial", f"model={model_cfg}", "data.passes_per_epoch=1")
     L.seed_everything(3)
     model = instantiate(cfg.model)
     trainer = L.Trainer(
@@ -63,7 +64,13 @@ def test_manual_update_lands_on_the_same_parameters_as_torch_sgd(make_cfg):
 @pytest.mark.gpu
 @requires_cuda
 def test_polynomial_trains_on_the_gpu(make_cfg, tmp_path):
-    cfg = make_cfg("experiment=polynomial", "trainer=gpu", "trainer.max_epochs=50", "logger=none")
+    cfg = make_cfg(
+        "experiment=polynomial",
+        "trainer=gpu",
+        "trainer.max_epochs=50",
+        "data.passes_per_epoch=1",
+        "logger=none",
+    )
     run(cfg)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["train/mse_ratio"] < 20

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from litlab.data.fashion import TRAIN_SIZE
+from litlab.data.fashion import TRAIN_SIZE, check_workers
 from litlab.errors import ConfigValueError, UserError
 
 CUDA_ACCELERATORS = ("gpu", "cuda")
@@ -85,6 +85,12 @@ def check_accelerator(cfg: DictConfig) -> None:
         )
 
 
+def check_data(cfg: DictConfig) -> None:
+    data = cfg.get("data") or {}
+    if "preload" in data:
+        check_workers(bool(data.preload), int(data.get("num_workers", 0)))
+
+
 def check_checkpoint(ckpt_path: str | None) -> None:
     """The file must be there and load the way Lightning loads it (``torch.load``)."""
     if ckpt_path is None or ckpt_path in LIGHTNING_CKPT_NAMES:
@@ -109,4 +115,5 @@ def check_checkpoint(ckpt_path: str | None) -> None:
 def validate(cfg: DictConfig) -> None:
     check_values(cfg)
     check_accelerator(cfg)
+    check_data(cfg)
     check_checkpoint(cfg.get("ckpt_path"))
