@@ -15,7 +15,7 @@ from .conftest import DATA_DIR, compose_config
 # (300, 300, 200) samples. Fashion: 1000 training images (val_size=59000) in batches of 64 =
 # 15 x 64 + 40, so windows of 6 are 384, 384 and 232 (64, 64, 64, 40) samples.
 CASES = {
-    "polynomial": (["experiment=polynomial"], 300, 4, 3, 2),
+    "polynomial": (["experiment=polynomial", "data.passes_per_epoch=1"], 300, 4, 3, 2),
     "fashion": (
         ["experiment=fashion", "data.val_size=59000", "model.net.dropout=0.0"],
         64,

@@ -102,4 +102,4 @@ def batch_loader(
     sampler = BatchIndexSampler(
         len(dataset), batch_size, shuffle, generator, passes, device=dataset.device
     )
-    return DataLoader(dataset, sampler=sampler, batch_size=None)
+    return DataLoader(dataset, sampler=sampler, batch_size=None, generator=generator)
