@@ -74,3 +74,19 @@ def test_polynomial_trains_on_the_gpu(make_cfg, tmp_path):
     run(cfg)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["train/mse_ratio"] < 20
+
+
+def test_fashion_90_recipe_trains_with_the_default_logger(make_cfg, tmp_path):
+    """The recipe's batch augmentation with TensorBoard's model graph and summary, which pass an
+    example input (not a batch) through the data module's batch hook."""
+    cfg = make_cfg(
+        "experiment=fashion_90",
+        "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=5",
+        "+trainer.limit_val_batches=2",
+        "+trainer.limit_test_batches=2",
+    )
+    run(cfg)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert {"train/loss", "val/acc", "test/acc"} <= set(metrics)
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))

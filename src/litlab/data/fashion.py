@@ -155,6 +155,8 @@ class FashionMNISTDataModule(SpawnSafeGenerator, L.LightningDataModule):
         """Augments training batches where they already are (on the GPU when training there)."""
         if self.augment is None or self.trainer is None or not self.trainer.training:
             return batch
+        if not isinstance(batch, list | tuple):  # the model summary's example input, not data
+            return batch
         images, labels = batch
         return self.augment(images), labels
 
