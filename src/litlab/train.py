@@ -47,7 +47,7 @@ def run(cfg: DictConfig) -> float | None:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
         metrics.update(trainer.callback_metrics)
     if cfg.test:
-        ckpt_path = (best_checkpoint(trainer) or None) if cfg.train else cfg.ckpt_path
+        ckpt_path = best_checkpoint(trainer) if cfg.train else cfg.ckpt_path
         trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path)
         metrics.update(trainer.callback_metrics)
 
