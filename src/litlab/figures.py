@@ -26,7 +26,7 @@ class PolynomialFitFigure(L.Callback):
     """sin(x), the learned cubic and the least-squares cubic on one plot, every
     ``every_n_epochs`` epochs and at the end of training (tag ``fit/polynomial``)."""
 
-    def __init__(self, every_n_epochs: int = 100) -> None:
+    def __init__(self, every_n_epochs: int = 1) -> None:
         self.every_n_epochs = every_n_epochs
 
     def figure(self, trainer: L.Trainer, pl_module: L.LightningModule) -> Figure:
