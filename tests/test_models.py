@@ -1,11 +1,16 @@
+import functools
 import math
 
+import lightning as L
 import torch
 from torch import nn
 
+from litlab.data.sine import SineDataModule
+from litlab.models.epoch_mean import EpochMean
 from litlab.models.functional import stable_softmax
 from litlab.models.mlp import MLP
 from litlab.models.polynomial import Polynomial3
+from litlab.models.regression import RegressionModule
 
 
 def test_polynomial3_evaluates_the_cubic_with_four_scalar_parameters():
@@ -109,3 +114,32 @@ def test_classifier_predicts_probabilities_through_the_stable_softmax():
     huge = constant_logits_classifier([1e4, -1e4, 0.0]).predict_step(torch.zeros(1, 2), 0)
     assert torch.isfinite(huge).all()
     torch.testing.assert_close(huge, torch.tensor([[1.0, 0.0, 0.0]]))
+
+
+def test_epoch_mean_weights_batches_by_size_and_restarts_each_epoch():
+    mean = EpochMean()
+    mean.update(torch.tensor(2.0), 1)
+    mean.update(torch.tensor(5.0), 3)  # a batch of 3 weighs three times as much
+    assert mean.compute().item() == (2.0 * 1 + 5.0 * 3) / 4
+    mean.update(torch.tensor(7.0), 2)
+    assert mean.compute().item() == 7.0  # the second epoch alone
+
+
+def test_regression_train_loss_is_the_sample_mean_of_the_epochs_step_losses():
+    """2000 points in batches of 300 (a short last batch): the mean is over samples."""
+    steps: list[tuple[float, int]] = []
+
+    class RecordSteps(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            steps.append((outputs["loss"].item(), len(batch[0])))
+
+    model = RegressionModule(Polynomial3(), functools.partial(torch.optim.SGD, lr=1e-3))
+    data = SineDataModule(batch_size=300, seed=0)
+    trainer = L.Trainer(
+        max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, callbacks=[RecordSteps()],
+    )  # fmt: skip
+    trainer.fit(model, datamodule=data)
+    assert [n for _, n in steps] == [300] * 6 + [200]
+    expected = sum(loss * n for loss, n in steps) / 2000
+    assert math.isclose(trainer.callback_metrics["train/loss"].item(), expected, rel_tol=1e-6)

@@ -8,6 +8,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from litlab.models.epoch_mean import EpochMean
 from litlab.models.functional import example_input
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -28,6 +29,8 @@ class RegressionModule(L.LightningModule):
         self.net = net
         self.optimizer_factory = optimizer
         self.loss_fn = nn.MSELoss(reduction="mean")
+        # train/loss, logged once per epoch: a per-step self.log would cost more than the step
+        self.train_loss = EpochMean()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -37,9 +40,11 @@ class RegressionModule(L.LightningModule):
     ) -> torch.Tensor:
         x, y = batch
         loss = self.loss_fn(self(x), y)
-        # on_epoch accumulates cheaply; on_step logging would dominate a model this small.
-        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(x))
+        self.train_loss.update(loss, len(x))
         return loss
+
+    def on_train_epoch_end(self) -> None:
+        self.log("train/loss", self.train_loss.compute())
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
@@ -76,7 +81,7 @@ class ManualSGDRegression(RegressionModule):
             for p in self.parameters():
                 p -= self.lr * p.grad
                 p.grad = None
-        self.log("train/loss", loss.detach(), on_step=False, on_epoch=True, batch_size=len(x))
+        self.train_loss.update(loss, len(x))
         return loss
 
     def configure_optimizers(self) -> None:
