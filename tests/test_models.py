@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from litlab.data.sine import SineDataModule
+from litlab.models.classifier import Classifier
 from litlab.models.epoch_mean import EpochMean
 from litlab.models.functional import stable_softmax
 from litlab.models.mlp import MLP
@@ -143,3 +144,12 @@ def test_regression_train_loss_is_the_sample_mean_of_the_epochs_step_losses():
     assert [n for _, n in steps] == [300] * 6 + [200]
     expected = sum(loss * n for loss, n in steps) / 2000
     assert math.isclose(trainer.callback_metrics["train/loss"].item(), expected, rel_tol=1e-6)
+
+
+def test_epoch_metric_sums_are_not_model_state():
+    """DDP broadcasts buffers from rank 0 before each forward and EMA swaps them: the running
+    sums must not be buffers, or another rank's (or the average's) sums would replace them."""
+    model = Classifier(MLP(), functools.partial(torch.optim.SGD, lr=0.1))
+    regression = RegressionModule(Polynomial3(), functools.partial(torch.optim.SGD, lr=0.1))
+    assert list(model.buffers()) == [] and list(regression.buffers()) == []
+    assert not any("metrics" in key for key in model.state_dict())

@@ -8,8 +8,9 @@ from typing import Any
 import lightning as L
 import torch
 from torch import nn
-from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics import MaxMetric
 
+from litlab.models.epoch_mean import EpochMean
 from litlab.models.functional import example_input, stable_softmax
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -45,16 +46,12 @@ class Classifier(L.LightningModule):
         # cross_entropy = log_softmax + nll_loss, computed stably from the logits. Label smoothing
         # (e.g. 0.1) trains against 0.9/0.01 targets instead of 1/0: a mild regulariser.
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-        # Per step only three in-place adds on the device (loss x n, correct, n): no sync, no
-        # metric update; once per epoch they go into torchmetrics, which averages across DDP ranks.
-        for stage in STAGES:
-            self.register_buffer(f"{stage}_sums", torch.zeros(3), persistent=False)
-        # Keyed by the names they are logged under: "train/loss", "val/acc", ... (accuracy is
-        # micro: the mean of "prediction == label", weighted by the number of samples.)
-        self.metrics = nn.ModuleDict()
-        for stage in STAGES:
-            self.metrics[f"{stage}/loss"] = MeanMetric()
-            self.metrics[f"{stage}/acc"] = MeanMetric()
+        # "train/loss", "val/acc", ...: per step two in-place adds each on the device (no sync, no
+        # self.log); once per epoch the mean goes to torchmetrics, which averages across DDP ranks.
+        # Accuracy is micro: the mean of "prediction == label" over the epoch's samples.
+        self.metrics = nn.ModuleDict(
+            {f"{stage}/{name}": EpochMean() for stage in STAGES for name in ("loss", "acc")}
+        )
         # Persistent, so that a resumed run still knows the best epoch before it.
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)
@@ -66,23 +63,15 @@ class Classifier(L.LightningModule):
         x, y = batch
         logits = self(x)
         loss = self.loss_fn(logits, y)
-        loss_sum, correct, count = getattr(self, f"{stage}_sums")  # views of the buffer
-        loss_sum.add_(loss.detach(), alpha=len(y))  # Python numbers: no host-to-device copy
-        correct.add_((logits.detach().argmax(-1) == y).sum())
-        count.add_(len(y))
+        self.metrics[f"{stage}/loss"].update(loss, len(y))
+        self.metrics[f"{stage}/acc"].update((logits.argmax(-1) == y).float().mean(), len(y))
         return loss
 
     def _log_epoch(self, stage: str) -> torch.Tensor:
         """Logs ``<stage>/loss`` and ``<stage>/acc`` for the epoch; returns the accuracy."""
-        sums = getattr(self, f"{stage}_sums")
-        loss_sum, correct, count = sums
-        self.metrics[f"{stage}/loss"].update(loss_sum / count, weight=count)
-        self.metrics[f"{stage}/acc"].update(correct / count, weight=count)
-        sums.zero_()
         for name in (f"{stage}/loss", f"{stage}/acc"):
             value = self.metrics[name].compute()
             self.log(name, value)
-            self.metrics[name].reset()
         return value
 
     def training_step(
