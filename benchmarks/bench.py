@@ -11,9 +11,13 @@ Fashion-MNIST, batch 64, the default MLP (784-512-512-10):
                  fused), so that (b) against (c) measures the framework and nothing else;
   (c) litlab  -- ``experiment=fashion`` built from the Hydra config as ``run()`` builds it
                  (data module, model, TensorBoard logger, checkpointing, progress bar), timed
-                 by a callback from each training epoch's start to its end (validation excluded).
+                 by a callback from each training epoch's start to its end (validation excluded);
+  (l) Lightning floor -- the same data module and model under ``Trainer(barebones=True)``:
+                 Lightning's own per-step cost with every optional feature off, so the table
+                 shows how much of (c)'s gap to (b) is Lightning's loop and how much is litlab's.
 Polynomial: a plain loop against ``experiment=polynomial`` for the same number of SGD steps
-(litlab timed from the start of training to its end: epoch-end callbacks and checkpoints count).
+(litlab timed from the start of training to its end: epoch-end callbacks and checkpoints count),
+and the same Lightning floor.
 
 Each variant runs in its own process, so peak memory (max RSS, or CUDA max allocated) is its
 own. Prints a markdown table with the ratios; writes everything as JSON to the given path.
@@ -22,6 +26,7 @@ own. Prints a markdown table with the ratios; writes everything as JSON to the g
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -38,7 +43,7 @@ import torch
 from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
-VARIANTS = ("notes", "tensors", "litlab", "poly_plain", "poly_litlab")
+VARIANTS = ("notes", "tensors", "litlab", "floor", "poly_plain", "poly_litlab", "poly_floor")
 
 
 def sync(device: str) -> None:
@@ -166,8 +171,12 @@ def compose(overrides: list[str], output_dir: str):
     return cfg
 
 
-def fit_litlab(overrides: list[str], device: str):
-    """Build the objects as ``litlab.train.run`` does, add a timer, and fit."""
+def fit_litlab(overrides: list[str], device: str, barebones: bool = False):
+    """Build the objects as ``litlab.train.run`` does, add a timer, and fit.
+
+    ``barebones``: the same data module and model, but a bare ``Trainer(barebones=True)``
+    (Lightning's own floor: no logger, checkpoints, progress bar, summary or litlab callbacks).
+    """
     import lightning as L
     from hydra.utils import instantiate
 
@@ -212,17 +221,30 @@ def fit_litlab(overrides: list[str], device: str):
         datamodule = instantiate(cfg.data)
         model = instantiate(cfg.model)
         timer = Timer()
-        trainer = instantiate(
-            cfg.trainer,
-            callbacks=[*instantiate_group(cfg.get("callbacks")), timer],
-            logger=instantiate_group(cfg.get("logger")) or False,
-        )
+        if barebones:
+            trainer = L.Trainer(
+                barebones=True,
+                callbacks=[timer],
+                accelerator=cfg.trainer.accelerator,
+                devices=1,
+                max_epochs=cfg.trainer.max_epochs,
+                limit_train_batches=cfg.trainer.get("limit_train_batches"),
+                limit_val_batches=cfg.trainer.get("limit_val_batches"),
+                num_sanity_val_steps=0,
+            )
+        else:
+            trainer = instantiate(
+                cfg.trainer,
+                callbacks=[*instantiate_group(cfg.get("callbacks")), timer],
+                logger=instantiate_group(cfg.get("logger")) or False,
+            )
         trainer.fit(model, datamodule=datamodule)
     return timer, cfg
 
 
-def litlab_fashion(args: argparse.Namespace) -> dict:
-    """(c) ``python train.py experiment=fashion`` up to the end of training."""
+def litlab_fashion(args: argparse.Namespace, barebones: bool = False) -> dict:
+    """(c) ``python train.py experiment=fashion`` up to the end of training; (l) with
+    ``barebones``."""
     overrides = [
         "experiment=fashion",
         f"trainer.max_epochs={args.epochs}",
@@ -234,7 +256,7 @@ def litlab_fashion(args: argparse.Namespace) -> dict:
             f"+trainer.limit_train_batches={args.limit_batches}",
             f"+trainer.limit_val_batches={args.limit_batches}",
         ]
-    timer, _ = fit_litlab(overrides, args.device)
+    timer, _ = fit_litlab(overrides, args.device, barebones)
     return {"epoch_s": timer.epoch_s, "samples": samples_per_epoch(args, 55_000)}
 
 
@@ -245,8 +267,8 @@ def poly_overrides(args: argparse.Namespace) -> list[str]:
     return overrides
 
 
-def poly_litlab(args: argparse.Namespace) -> dict:
-    timer, _ = fit_litlab(poly_overrides(args), args.device)
+def poly_litlab(args: argparse.Namespace, barebones: bool = False) -> dict:
+    timer, _ = fit_litlab(poly_overrides(args), args.device, barebones)
     return {"fit_s": timer.fit_s, "steps": timer.steps}
 
 
@@ -288,22 +310,34 @@ RUNNERS = {
     "notes": notes_loop,
     "tensors": tensors_loop,
     "litlab": litlab_fashion,
+    "floor": functools.partial(litlab_fashion, barebones=True),
     "poly_plain": poly_plain,
     "poly_litlab": poly_litlab,
+    "poly_floor": functools.partial(poly_litlab, barebones=True),
 }
 
 
 def run_variant(args: argparse.Namespace) -> None:
-    """Child process: run one variant, write its numbers as JSON."""
+    """Child process: run one variant, write its raw numbers as JSON."""
     result = RUNNERS[args.variant](args)
     result["peak_memory_mb"] = peak_memory_mb(args.device)
-    if "epoch_s" in result:
-        median = statistics.median(result["epoch_s"])
-        result["median_epoch_s"] = median
-        result["samples_per_s"] = result["samples"] / median
-    else:
-        result["us_per_step"] = 1e6 * result["fit_s"] / result["steps"]
     Path(args.output).write_text(json.dumps(result))
+
+
+def combine(rounds: list[dict]) -> dict:
+    """One variant's rounds in one entry: the median over every epoch (or every round's
+    µs/step) of all rounds, and the largest peak memory."""
+    result = {"rounds": rounds, "peak_memory_mb": max(r["peak_memory_mb"] for r in rounds)}
+    if "epoch_s" in rounds[0]:
+        result["epoch_s"] = [t for r in rounds for t in r["epoch_s"]]
+        result["samples"] = rounds[0]["samples"]
+        result["median_epoch_s"] = statistics.median(result["epoch_s"])
+        result["samples_per_s"] = result["samples"] / result["median_epoch_s"]
+    else:
+        result["steps"] = rounds[0]["steps"]
+        result["us_per_step"] = statistics.median(1e6 * r["fit_s"] / r["steps"] for r in rounds)
+        result["fit_s"] = result["us_per_step"] * result["steps"] / 1e6
+    return result
 
 
 def child_args(args: argparse.Namespace, variant: str, output: Path) -> list[str]:
@@ -333,6 +367,7 @@ def table(results: dict) -> str:
         "notes": "(a) notes loop: ToTensor per sample, DataLoader",
         "tensors": "(b) plain loop over preloaded tensors",
         "litlab": "(c) litlab experiment=fashion",
+        "floor": "(l) Lightning floor: Trainer(barebones=True)",
     }
     for key, name in names.items():
         v = r[key]
@@ -343,27 +378,33 @@ def table(results: dict) -> str:
         )
     rows += [
         "",
-        "| polynomial | steps | total s | µs/step | peak memory (MiB) |",
-        "|---|---|---|---|---|",
+        "| polynomial | steps | total s | µs/step | peak memory (MiB) | vs plain loop |",
+        "|---|---|---|---|---|---|",
     ]
-    poly_names = (("poly_plain", "plain loop"), ("poly_litlab", "litlab experiment=polynomial"))
+    poly_names = (
+        ("poly_plain", "plain loop"),
+        ("poly_litlab", "litlab experiment=polynomial"),
+        ("poly_floor", "Lightning floor: Trainer(barebones=True)"),
+    )
+    plain_us = r["poly_plain"]["us_per_step"]
     for key, name in poly_names:
         v = r[key]
         rows.append(
             f"| {name} | {v['steps']} | {v['fit_s']:.3f} | {v['us_per_step']:.0f} | "
-            f"{v['peak_memory_mb']:.0f} |"
+            f"{v['peak_memory_mb']:.0f} | {ratio(v['us_per_step'], plain_us):.2f}x |"
         )
     t = results["targets"]
     rows += [
         "",
-        "| target | measured | met |",
-        "|---|---|---|",
+        "| target | litlab | met | Lightning floor (l) |",
+        "|---|---|---|---|",
         f"| litlab epoch <= {t['litlab_vs_tensors_max']:.2f}x loop (b) | "
-        f"{t['litlab_vs_tensors']:.2f}x | {t['litlab_vs_tensors_met']} |",
+        f"{t['litlab_vs_tensors']:.2f}x | {t['litlab_vs_tensors_met']} | "
+        f"{t['floor_vs_tensors']:.2f}x |",
         f"| litlab >= 2.5x faster than loop (a) | {t['notes_vs_litlab']:.2f}x | "
-        f"{t['notes_vs_litlab_met']} |",
+        f"{t['notes_vs_litlab_met']} | {t['notes_vs_floor']:.2f}x |",
         f"| polynomial <= 2x plain loop | {t['poly_litlab_vs_plain']:.2f}x | "
-        f"{t['poly_litlab_vs_plain_met']} |",
+        f"{t['poly_litlab_vs_plain_met']} | {t['poly_floor_vs_plain']:.2f}x |",
     ]
     return "\n".join(rows)
 
@@ -374,7 +415,13 @@ def targets(results: dict, device: str) -> dict:
     litlab_vs_tensors = ratio(r["litlab"]["median_epoch_s"], r["tensors"]["median_epoch_s"])
     notes_vs_litlab = ratio(r["notes"]["median_epoch_s"], r["litlab"]["median_epoch_s"])
     poly = ratio(r["poly_litlab"]["us_per_step"], r["poly_plain"]["us_per_step"])
+    floor_s = r["floor"]["median_epoch_s"]
     return {
+        "floor_vs_tensors": ratio(floor_s, r["tensors"]["median_epoch_s"]),
+        "notes_vs_floor": ratio(r["notes"]["median_epoch_s"], floor_s),
+        "poly_floor_vs_plain": ratio(
+            r["poly_floor"]["us_per_step"], r["poly_plain"]["us_per_step"]
+        ),
         "litlab_vs_tensors": litlab_vs_tensors,
         "litlab_vs_tensors_max": limit,
         "litlab_vs_tensors_met": litlab_vs_tensors <= limit,
@@ -419,6 +466,13 @@ def main(argv: list[str] | None = None) -> int:
         "--threads", type=int, default=None, help="torch threads per variant (default: torch's)"
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run every variant this many times, interleaved, so that a busy spell of the "
+        "machine does not fall on one variant alone (medians over all rounds)",
+    )
+    parser.add_argument(
         "--in-process",
         action="store_true",
         help="run the variants in this process (quick checks; peak memory is then cumulative)",
@@ -444,18 +498,23 @@ def main(argv: list[str] | None = None) -> int:
         "poly_epochs": args.poly_epochs,
         "threads": torch.get_num_threads(),
         "in_process": args.in_process,
+        "rounds": args.rounds,
     }
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), *sys.path])}
+    rounds: dict[str, list[dict]] = {variant: [] for variant in VARIANTS}
     with tempfile.TemporaryDirectory() as tmp:
-        for variant in VARIANTS:
-            print(f"running {variant} ...", file=sys.stderr, flush=True)
-            out = Path(tmp) / f"{variant}.json"
-            if args.in_process:
-                run_variant(argparse.Namespace(**{**vars(args), "variant": variant, "output": out}))
-            else:
-                command = child_args(args, variant, out)
-                subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
-            results["variants"][variant] = json.loads(out.read_text())
+        for round_number in range(1, args.rounds + 1):
+            for variant in VARIANTS:
+                print(f"round {round_number}/{args.rounds}: {variant} ...", file=sys.stderr)
+                out = Path(tmp) / f"{variant}.json"
+                if args.in_process:
+                    namespace = {**vars(args), "variant": variant, "output": out}
+                    run_variant(argparse.Namespace(**namespace))
+                else:
+                    command = child_args(args, variant, out)
+                    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
+                rounds[variant].append(json.loads(out.read_text()))
+    results["variants"] = {variant: combine(rounds[variant]) for variant in VARIANTS}
     results["targets"] = targets(results, args.device)
     results["table"] = table(results)
     print(results["table"])
