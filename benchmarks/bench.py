@@ -319,6 +319,10 @@ RUNNERS = {
 
 def run_variant(args: argparse.Namespace) -> None:
     """Child process: run one variant, write its raw numbers as JSON."""
+    from litlab.cuda_check import drop_nvml_check_without_driver
+
+    # as run() does; for the plain loops it is the environment of a process without Lightning
+    drop_nvml_check_without_driver()
     result = RUNNERS[args.variant](args)
     result["peak_memory_mb"] = peak_memory_mb(args.device)
     Path(args.output).write_text(json.dumps(result))

@@ -10,6 +10,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from litlab.cuda_check import NVML_CUDA_CHECK, nvml_loadable
 from litlab.run_record import RECORD_FILE, read_run_record
 from litlab.train import run
 
@@ -58,6 +59,8 @@ def test_the_record_holds_what_repeating_the_run_needs(recorded_run):
     assert record["versions"]["python"].count(".") == 2
     assert record["hardware"]["cpu_count"] >= 1 and record["hardware"]["os"]
     assert record["hardware"]["gpu"] is None  # a CPU run names no GPU, even on a GPU machine
+    # run() dropped Lightning's NVML-based CUDA check if this machine has no NVIDIA driver
+    assert record["hardware"][NVML_CUDA_CHECK] == ("1" if nvml_loadable() else None)
     head = subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True
     ).stdout.strip()

@@ -17,6 +17,8 @@ from typing import Any
 import lightning as L
 import torch
 
+from litlab.cuda_check import NVML_CUDA_CHECK
+
 RECORD_FILE = "run_record.json"
 PACKAGES = ("torch", "lightning", "hydra-core", "omegaconf", "torchvision", "torchmetrics", "numpy")
 EFFECTIVE_BATCH_SIZE_METRIC = "train/effective_batch_size"
@@ -96,6 +98,7 @@ def hardware(trainer: L.Trainer) -> dict[str, Any]:
         "os": platform.platform(),
         "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        NVML_CUDA_CHECK: os.environ.get(NVML_CUDA_CHECK),  # see litlab.cuda_check
     }
 
 
