@@ -32,6 +32,7 @@ def test_benchmark_writes_its_table_and_json(tmp_path, capsys):
         assert v["epoch_s"] == v["rounds"][0]["epoch_s"] + v["rounds"][1]["epoch_s"]
         assert all(t > 0 for t in v["epoch_s"])
         assert v["median_epoch_s"] == statistics.median(v["epoch_s"])
+        assert v["best_epoch_s"] == min(v["epoch_s"])
         assert v["samples"] == 3 * 64
         assert v["samples_per_s"] == v["samples"] / v["median_epoch_s"]
         assert v["peak_memory_mb"] > 0
