@@ -4,7 +4,8 @@
 # Here, before the call (the checkout's ../shared and /usr/share do not travel):
 #   mkdir -p .whl && cp ../shared/wheels/gpu/*.whl /usr/share/datasets/fashion-mnist/*.gz .whl/
 # The call:  run(command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=540)
-# What comes back under $OUT: gpu.txt, pytest-gpu.txt, bench-cuda.json, bench-cuda.md.
+# What comes back under $OUT: gpu.txt, pytest-gpu.txt, bench-cuda.json, bench-cuda.md,
+# fashion-fast.txt and fashion-fast-metrics.json (time to 89 %: test/acc and time/train_s).
 #
 # The machine has torch, lightning, torchvision, torchmetrics and tensorboard; hydra-core,
 # omegaconf and antlr4 come from the wheels in .whl/, installed into a temporary folder.
@@ -26,10 +27,17 @@ python3 -c "from litlab.data.fashion_files import ensure_fashion_mnist as e; e('
   || exit 1
 
 status=0
-timeout 240 python3 -m pytest -m gpu -q -p no:cacheprovider tests 2>&1 | tee "$OUT/pytest-gpu.txt"
+timeout 150 python3 -m pytest -m gpu -q -p no:cacheprovider tests 2>&1 | tee "$OUT/pytest-gpu.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 timeout 240 python3 benchmarks/bench.py "$OUT/bench-cuda.json" --device cuda 2>"$OUT/bench-stderr.txt" \
   | tee "$OUT/bench-cuda.md"
 [ "${PIPESTATUS[0]}" -eq 0 ] || { status=1; tail -20 "$OUT/bench-stderr.txt"; }
+
+# Time to 89 % test accuracy: the fast recipe on the GPU (its checkpoints stay behind).
+runs=$(mktemp -d)
+timeout 90 python3 train.py experiment=fashion_fast trainer=gpu logger=none "paths.log_dir=$runs" \
+  >"$OUT/fashion-fast.txt" 2>&1 || { status=1; tail -20 "$OUT/fashion-fast.txt"; }
+find "$runs" -name metrics.json -exec cp {} "$OUT/fashion-fast-metrics.json" \;
+grep -E "test/acc|time/train_s" "$OUT/fashion-fast.txt"
 exit $status

@@ -146,7 +146,7 @@ def test_gpu_trainer_without_cuda_stops_at_once_suggesting_cpu(tmp_path):
 def test_help_and_cfg_job_work_as_hydra_gives_them():
     help_result = run_train("--help")
     assert help_result.returncode == 0
-    assert "experiment: fashion, fashion_90, polynomial" in help_result.stdout
+    assert "experiment: fashion, fashion_90, fashion_fast, polynomial" in help_result.stdout
     cfg_result = run_train("experiment=polynomial", "--cfg", "job")
     assert cfg_result.returncode == 0
     job = yaml.safe_load(cfg_result.stdout)

@@ -5,6 +5,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from litlab.callbacks import TrainingTime
 from litlab.data.sine import SineDataModule
 from litlab.models.classifier import Classifier
 from litlab.models.epoch_mean import EpochMean
@@ -153,3 +154,19 @@ def test_epoch_metric_sums_are_not_model_state():
     regression = RegressionModule(Polynomial3(), functools.partial(torch.optim.SGD, lr=0.1))
     assert list(model.buffers()) == [] and list(regression.buffers()) == []
     assert not any("metrics" in key for key in model.state_dict())
+
+
+def test_training_time_is_logged_at_every_epoch_end_and_grows():
+    times: list[float] = []
+
+    class RecordTime(L.Callback):  # after TrainingTime in the list: sees this epoch's value
+        def on_train_epoch_end(self, trainer, pl_module):
+            times.append(float(trainer.callback_metrics["time/train_s"]))
+
+    model = RegressionModule(Polynomial3(), functools.partial(torch.optim.SGD, lr=1e-3))
+    trainer = L.Trainer(
+        max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, callbacks=[TrainingTime(), RecordTime()],
+    )  # fmt: skip
+    trainer.fit(model, datamodule=SineDataModule(seed=0))
+    assert len(times) == 3 and 0 < times[0] < times[1] < times[2]

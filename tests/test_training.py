@@ -90,3 +90,18 @@ def test_fashion_90_recipe_trains_with_the_default_logger(make_cfg, tmp_path):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert {"train/loss", "val/acc", "test/acc"} <= set(metrics)
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_fashion_fast_recipe_records_its_training_time(make_cfg, tmp_path):
+    cfg = make_cfg(
+        "experiment=fashion_fast",
+        "trainer.max_epochs=2",
+        "+trainer.limit_train_batches=3",
+        "+trainer.limit_val_batches=1",
+        "+trainer.limit_test_batches=1",
+        "logger=none",
+    )
+    run(cfg)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert cfg.data.batch_size == 512
+    assert metrics["time/train_s"] > 0 and "test/acc" in metrics

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import Timer
 
 from litlab.models.polynomial import format_cubic
 
@@ -53,3 +54,18 @@ class LeastSquaresReference(L.Callback):
             f"least squares: {format_cubic(self.coefficients)}  (MSE {self.reference_mse:.6f})\n"
             f"train/mse_ratio = {float(ratio):.4f}  (1.0 is the best a cubic can do)"
         )
+
+
+class TrainingTime(Timer):
+    """Lightning's ``Timer`` that also logs ``time/train_s`` at every training epoch's end.
+
+    Seconds since training started: validation inside fit counts; process start-up, data
+    loading and testing do not. With ``test/acc`` it answers "how long to reach X %".
+    """
+
+    def __init__(self) -> None:
+        super().__init__(duration=None, verbose=False)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        pl_module.log("time/train_s", self.time_elapsed("train"))
