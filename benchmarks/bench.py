@@ -497,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
     from litlab.data.fashion_files import ensure_fashion_mnist
 
     ensure_fashion_mnist(args.data_dir)
-    results: dict = {"device": args.device, "machine": machine(args.device), "variants": {}}
+    results: dict = {"device": args.device, "machine": machine(args.device)}
     results["settings"] = {
         "epochs": args.epochs,
         "batch_size": args.batch_size,
