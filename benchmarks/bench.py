@@ -253,8 +253,8 @@ def litlab_fashion(args: argparse.Namespace, barebones: bool = False) -> dict:
     ]
     if args.limit_batches is not None:
         overrides += [
-            f"+trainer.limit_train_batches={args.limit_batches}",
-            f"+trainer.limit_val_batches={args.limit_batches}",
+            f"trainer.limit_train_batches={args.limit_batches}",
+            f"trainer.limit_val_batches={args.limit_batches}",
         ]
     timer, _ = fit_litlab(overrides, args.device, barebones)
     return {"epoch_s": timer.epoch_s, "samples": samples_per_epoch(args, 55_000)}

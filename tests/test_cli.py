@@ -16,9 +16,9 @@ SHORT = {
     "fashion": [
         "experiment=fashion",
         "trainer.max_epochs=2",
-        "+trainer.limit_train_batches=20",
-        "+trainer.limit_val_batches=5",
-        "+trainer.limit_test_batches=5",
+        "trainer.limit_train_batches=20",
+        "trainer.limit_val_batches=5",
+        "trainer.limit_test_batches=5",
     ],
 }
 EXPECTED_METRICS = {

@@ -146,7 +146,7 @@ def test_preloaded_batches_live_on_the_gpu(make_cfg, tmp_path):
         "experiment=fashion",
         "trainer=gpu",
         "trainer.max_epochs=1",
-        "+trainer.limit_train_batches=50",
+        "trainer.limit_train_batches=50",
         "logger=none",
     )
     run(cfg)

@@ -22,9 +22,9 @@ SHORT = {
     "fashion": [
         "experiment=fashion",
         "trainer.max_epochs=2",
-        "+trainer.limit_train_batches=8",
-        "+trainer.limit_val_batches=2",
-        "+trainer.limit_test_batches=2",
+        "trainer.limit_train_batches=8",
+        "trainer.limit_val_batches=2",
+        "trainer.limit_test_batches=2",
         "model.net.dropout=0.2",
     ],
 }

@@ -30,9 +30,9 @@ POLYNOMIAL = [
 FASHION_SHORT = [
     "experiment=fashion",
     "trainer.max_epochs=1",
-    "+trainer.limit_train_batches=10",
-    "+trainer.limit_val_batches=5",
-    "+trainer.limit_test_batches=5",
+    "trainer.limit_train_batches=10",
+    "trainer.limit_val_batches=5",
+    "trainer.limit_test_batches=5",
     "logger=none",
 ]
 DDP_CPU = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
@@ -252,7 +252,7 @@ def test_optuna_search_runs_trials_and_reports_the_best(tmp_path):
 
 def test_ddp_on_two_cpu_processes_writes_one_run_folder(tmp_path):
     result = run_train(*DDP_CPU, *FASHION_SHORT[:1], "trainer.max_epochs=1",
-                       "+trainer.limit_train_batches=40", "+trainer.limit_val_batches=10",
+                       "trainer.limit_train_batches=40", "trainer.limit_val_batches=10",
                        "test=false", "logger=none", f"paths.log_dir={tmp_path}")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Starting with 2 processes" in result.stdout + result.stderr

@@ -98,9 +98,9 @@ def test_fashion_figures_confusion_matrix_and_misclassified(make_cfg, tmp_path):
     cfg = make_cfg(
         "experiment=fashion",
         "trainer.max_epochs=1",
-        "+trainer.limit_train_batches=10",
-        "+trainer.limit_val_batches=2",
-        "+trainer.limit_test_batches=4",
+        "trainer.limit_train_batches=10",
+        "trainer.limit_val_batches=2",
+        "trainer.limit_test_batches=4",
         "callbacks.test_figures.max_images=16",
     )
     run(cfg)
@@ -120,9 +120,9 @@ def test_figures_callbacks_keep_quiet_without_tensorboard(make_cfg, tmp_path):
         "experiment=fashion",
         "logger=csv",
         "trainer.max_epochs=1",
-        "+trainer.limit_train_batches=5",
-        "+trainer.limit_val_batches=2",
-        "+trainer.limit_test_batches=2",
+        "trainer.limit_train_batches=5",
+        "trainer.limit_val_batches=2",
+        "trainer.limit_test_batches=2",
     )
     validate(cfg)
     run(cfg)

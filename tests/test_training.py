@@ -26,7 +26,7 @@ def test_fashion_learns_on_the_real_data(make_cfg, tmp_path):
     cfg = make_cfg(
         "experiment=fashion",
         "trainer.max_epochs=1",
-        "+trainer.limit_train_batches=300",
+        "trainer.limit_train_batches=300",
         "logger=none",
     )
     val_acc = run(cfg)
@@ -82,9 +82,9 @@ def test_fashion_90_recipe_trains_with_the_default_logger(make_cfg, tmp_path):
     cfg = make_cfg(
         "experiment=fashion_90",
         "trainer.max_epochs=1",
-        "+trainer.limit_train_batches=5",
-        "+trainer.limit_val_batches=2",
-        "+trainer.limit_test_batches=2",
+        "trainer.limit_train_batches=5",
+        "trainer.limit_val_batches=2",
+        "trainer.limit_test_batches=2",
     )
     run(cfg)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -96,9 +96,9 @@ def test_fashion_fast_recipe_records_its_training_time(make_cfg, tmp_path):
     cfg = make_cfg(
         "experiment=fashion_fast",
         "trainer.max_epochs=2",
-        "+trainer.limit_train_batches=3",
-        "+trainer.limit_val_batches=1",
-        "+trainer.limit_test_batches=1",
+        "trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=1",
+        "trainer.limit_test_batches=1",
         "logger=none",
     )
     run(cfg)

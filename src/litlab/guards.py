@@ -54,7 +54,7 @@ class StopOnNonFiniteLoss(L.Callback):
             f"training diverged: the loss is {loss.item()} at step {trainer.global_step} "
             f"(epoch {trainer.current_epoch}, batch {batch_idx}). "
             f"{learning_rate_hint(trainer, pl_module)}, or clip gradients "
-            f"(+trainer.gradient_clip_val=1.0). Checkpoints saved before it are kept in "
+            f"(trainer.gradient_clip_val=1.0). Checkpoints saved before it are kept in "
             f"{checkpoint_dir(trainer)}."
         )
 
