@@ -6,8 +6,9 @@ import re
 import runpy
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -18,6 +19,13 @@ from omegaconf import DictConfig
 REPO = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO / "conf"
 DATA_DIR = REPO / "data"  # the real Fashion-MNIST, imported once from the local copy
+
+
+def plain_batches(loader: Iterable[Any]) -> list[tuple[torch.Tensor, ...]]:
+    """A training loader's items (``StepBatches``: several steps' batches each) as the plain
+    batches a one-batch-per-call loader would yield, in order."""
+    return [batch for item in loader for step in item.batches_by_step() for batch in step]
+
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -29,9 +29,9 @@ def test_divergence_stops_at_the_first_nonfinite_loss_and_keeps_checkpoints(make
         run(cfg)
     message = str(error.value)
     assert isinstance(error.value, UserError)  # train.py: "error: ...", exit code 2
-    assert "training diverged: the loss is inf at step " in message
+    assert "training diverged: the loss is inf at optimizer step " in message
     assert "model.optimizer.lr=0.001" in message
-    step = int(message.split(" at step ")[1].split()[0])
+    step = int(message.split(" at optimizer step ")[1].split()[0])
     checkpoints = tmp_path / "run" / "checkpoints"
     assert str(checkpoints) in message
     last = torch.load(checkpoints / "last.ckpt", weights_only=True)

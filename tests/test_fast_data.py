@@ -18,7 +18,7 @@ from litlab.models.classifier import Classifier
 from litlab.models.mlp import MLP
 from litlab.train import run
 
-from .conftest import requires_cuda
+from .conftest import plain_batches, requires_cuda
 from .test_data import make_tiny_fashion
 
 
@@ -47,7 +47,7 @@ def test_preloaded_data_equals_the_torchvision_path(tmp_path):
 def test_batches_cover_every_row_once_in_a_seeded_order(tmp_path):
     def epoch(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         dm = tiny_module(tmp_path, batch_size=16, seed=seed)
-        batches = list(dm.train_dataloader())
+        batches = plain_batches(dm.train_dataloader())
         assert [len(y) for _, y in batches] == [16] * 5 + [10]
         assert all(x.shape[1:] == (1, 28, 28) for x, _ in batches)
         return torch.cat([x for x, _ in batches]), dm.train_set.tensors[0]
@@ -65,10 +65,10 @@ def test_generator_state_resumes_the_shuffling_order(tmp_path):
     dm = tiny_module(tmp_path, batch_size=16)
     list(dm.train_dataloader())  # epoch 1
     state = dm.state_dict()
-    epoch2 = torch.cat([y for _, y in dm.train_dataloader()])
+    epoch2 = torch.cat([y for _, y in plain_batches(dm.train_dataloader())])
     resumed = tiny_module(tmp_path, batch_size=16)
     resumed.load_state_dict(state)
-    assert torch.equal(torch.cat([y for _, y in resumed.train_dataloader()]), epoch2)
+    assert torch.equal(torch.cat([y for _, y in plain_batches(resumed.train_dataloader())]), epoch2)
 
 
 def test_sampler_makes_several_passes_per_epoch_and_slices_when_not_shuffled():
@@ -84,7 +84,7 @@ def test_sampler_makes_several_passes_per_epoch_and_slices_when_not_shuffled():
 
 def test_sine_passes_per_epoch_make_one_long_epoch():
     loader = SineDataModule(batch_size=200, passes_per_epoch=3).train_dataloader()
-    batches = [x for x, _ in loader]
+    batches = [x for x, _ in plain_batches(loader)]
     assert len(loader) == len(batches) == 30
     first_pass = torch.cat(batches[:10]).sort().values
     assert torch.equal(first_pass, torch.cat(batches[10:20]).sort().values)

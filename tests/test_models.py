@@ -90,20 +90,20 @@ def constant_logits_classifier(logits: list[float]):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.logits.expand(len(x), -1)
 
-    return Classifier(Constant(), partial(torch.optim.SGD, lr=0.1), num_classes=len(logits))
+    return Classifier(Constant(), partial(torch.optim.SGD, lr=0.1))
 
 
 def test_classifier_loss_is_cross_entropy_of_the_logits_and_stays_finite():
     model = constant_logits_classifier([1000.0, 1001.0, 1002.0])
     x, y = torch.zeros(4, 2), torch.tensor([0, 1, 2, 2])
-    loss = model.training_step((x, y), 0)
+    loss = model.batch_loss((x, y), "train")
     # -log softmax: 2.4076, 1.4076, 0.4076 -- exact from the logits; the naive exp overflows
     expected = torch.tensor([2.4076, 1.4076, 0.4076, 0.4076]).mean()
     torch.testing.assert_close(loss, expected, atol=1e-4, rtol=0)
     loss.backward()
     assert torch.isfinite(model.net.logits.grad).all()
     extreme = constant_logits_classifier([1e4, -1e4, 0.0])
-    assert torch.isfinite(extreme.training_step((x[:2], torch.tensor([1, 2])), 0))
+    assert torch.isfinite(extreme.batch_loss((x[:2], torch.tensor([1, 2])), "train"))
 
 
 def test_classifier_predicts_probabilities_through_the_stable_softmax():
@@ -128,15 +128,17 @@ def test_epoch_mean_weights_batches_by_size_and_restarts_each_epoch():
 
 
 def test_regression_train_loss_is_the_sample_mean_of_the_epochs_step_losses():
-    """2000 points in batches of 300 (a short last batch): the mean is over samples."""
+    """2000 points in batches of 300 (a short last batch), 3 steps a call: the mean is over
+    samples."""
     steps: list[tuple[float, int]] = []
 
     class RecordSteps(L.Callback):
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            steps.append((outputs["loss"].item(), len(batch[0])))
+            for loss, sizes in zip(outputs["loss"].tolist(), batch.steps, strict=True):
+                steps.append((loss, sum(sizes)))
 
     model = RegressionModule(Polynomial3(), functools.partial(torch.optim.SGD, lr=1e-3))
-    data = SineDataModule(batch_size=300, seed=0)
+    data = SineDataModule(batch_size=300, seed=0, steps_per_call=3)
     trainer = L.Trainer(
         max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, callbacks=[RecordSteps()],

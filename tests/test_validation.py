@@ -14,7 +14,7 @@ from .conftest import compose_config, run_train, train_main
 BAD_VALUES = [
     ("experiment=fashion", "model.optimizer.lr=0", "model.optimizer.lr=0 is invalid"),
     ("experiment=polynomial", "model.optimizer.lr=-0.1", "model.optimizer.lr=-0.1 is invalid"),
-    ("model=polynomial_manual", "model.lr=0", "model.lr=0 is invalid"),
+    ("model=polynomial_manual", "model.optimizer.lr=0", "model.optimizer.lr=0 is invalid"),
     ("experiment=fashion", "data.batch_size=0", "data.batch_size=0 is invalid"),
     ("experiment=polynomial", "data.batch_size=-5", "data.batch_size=-5 is invalid"),
     ("experiment=fashion", "trainer.max_epochs=0", "trainer.max_epochs=0 is invalid"),

@@ -63,16 +63,17 @@ def effective_batch_size(trainer: L.Trainer) -> dict[str, int | None]:
     (``data.batch_size`` is per device)."""
     hparams = getattr(trainer.datamodule, "hparams", {}) or {}
     batch_size = hparams.get("batch_size")
+    # the data module groups the batches of each step (Lightning's own accumulation is off)
+    accumulate = hparams.get("accumulate_grad_batches", trainer.accumulate_grad_batches)
     parts = {
         "batch_size": batch_size,
-        "accumulate_grad_batches": trainer.accumulate_grad_batches,
+        "accumulate_grad_batches": accumulate,
         "devices": trainer.num_devices,
         "num_nodes": trainer.num_nodes,
     }
     total = None
     if batch_size is not None:
-        total = batch_size * trainer.accumulate_grad_batches * trainer.num_devices
-        total *= trainer.num_nodes
+        total = batch_size * accumulate * trainer.num_devices * trainer.num_nodes
     return {"effective_batch_size": total, **parts}
 
 

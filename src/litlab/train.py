@@ -23,6 +23,20 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
     return [instantiate(entry) for entry in (group or {}).values() if entry is not None]
 
 
+def build_trainer(cfg: DictConfig, **overrides: Any) -> L.Trainer:
+    """Lightning's Trainer from ``cfg.trainer`` (``overrides`` replace its arguments), with
+    Lightning's own gradient accumulation and clipping off: litlab's modules run the optimizer
+    steps in ``training_step`` (manual optimization, where Lightning refuses both).
+    ``trainer.accumulate_grad_batches`` reaches the data module, which groups the batches of
+    each step (``conf/data``), and ``trainer.gradient_clip_*`` the module (``conf/model``)."""
+    if "callbacks" not in overrides:
+        overrides["callbacks"] = instantiate_group(cfg.get("callbacks"))
+    if "logger" not in overrides:
+        overrides["logger"] = instantiate_group(cfg.get("logger")) or False
+    loop_off = {"accumulate_grad_batches": 1, "gradient_clip_val": None}
+    return instantiate(cfg.trainer, **loop_off, gradient_clip_algorithm=None, **overrides)
+
+
 def best_checkpoint(trainer: L.Trainer) -> str | None:
     callback = trainer.checkpoint_callback
     if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
@@ -39,10 +53,7 @@ def run(cfg: DictConfig) -> float | None:
 
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     model: L.LightningModule = instantiate(cfg.model)
-    loggers = instantiate_group(cfg.get("logger"))
-    trainer: L.Trainer = instantiate(
-        cfg.trainer, callbacks=instantiate_group(cfg.get("callbacks")), logger=loggers or False
-    )
+    trainer = build_trainer(cfg)
 
     metrics: dict[str, Any] = {}
     if cfg.train:

@@ -52,13 +52,13 @@ HIDDEN_SIZES = Rule(
 # key -> its rule. Keys an experiment does not have are skipped; None means "not set".
 RULES: dict[str, Rule] = {
     "model.optimizer.lr": POSITIVE,
-    "model.lr": POSITIVE,  # polynomial_manual: no optimizer object
     "data.batch_size": POSITIVE_INT,
     "data.num_points": POSITIVE_INT,
     "data.num_workers": NOT_NEGATIVE_INT,
     "data.val_size": VAL_SIZE,
     "trainer.max_epochs": POSITIVE_INT,
     "trainer.accumulate_grad_batches": AT_LEAST_ONE,
+    "steps_per_call": AT_LEAST_ONE,
     "model.net.hidden_sizes": HIDDEN_SIZES,
     "model.net.dropout": DROPOUT,
 }

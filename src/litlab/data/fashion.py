@@ -25,8 +25,9 @@ from torchvision import transforms
 from torchvision.datasets import FashionMNIST
 
 from litlab.data.fashion_files import DEBIAN_DIR, ensure_fashion_mnist
-from litlab.data.spawn_safe import SpawnSafeGenerator
-from litlab.data.tensor_batches import TensorBatches, batch_loader
+from litlab.data.shuffle_state import ResumableShuffle
+from litlab.data.steps import StepBatches, steps_collate
+from litlab.data.tensor_batches import TensorBatches, batch_loader, step_loader
 from litlab.errors import ConfigValueError
 
 CLASSES = (
@@ -48,7 +49,7 @@ def check_workers(preload: bool, num_workers: int) -> None:
         )
 
 
-class FashionMNISTDataModule(SpawnSafeGenerator, L.LightningDataModule):
+class FashionMNISTDataModule(ResumableShuffle, L.LightningDataModule):
     """Preloaded tensors batched by index (``preload=True``), or torchvision's Dataset.
 
     ``augment``, when given, is applied to each training batch's images on the device (see
@@ -69,13 +70,15 @@ class FashionMNISTDataModule(SpawnSafeGenerator, L.LightningDataModule):
         allow_download: bool = True,
         preload: bool = True,
         augment: BatchTransform | None = None,
+        steps_per_call: int = 1,
+        accumulate_grad_batches: int = 1,
     ) -> None:
         super().__init__()
         check_workers(preload, num_workers)
         self.save_hyperparameters(ignore=["augment"])
         self.augment = augment
-        # Its state advances every epoch and is saved in checkpoints (see state_dict).
-        self.generator = torch.Generator().manual_seed(seed)
+        # The training order; saved in checkpoints with the epoch's position (ResumableShuffle).
+        self.init_shuffle(seed)
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
@@ -124,44 +127,53 @@ class FashionMNISTDataModule(SpawnSafeGenerator, L.LightningDataModule):
             test = FashionMNIST(root, train=False, transform=transform)
             self.test_set = self._normalised(test).to(self._device()) if preload else test
 
-    def _loader(self, dataset: Dataset | None, shuffle: bool = False) -> DataLoader:
-        generator = self.generator if shuffle else None
-        if isinstance(dataset, TensorBatches):
-            return batch_loader(dataset, self.hparams.batch_size, shuffle, generator)
+    def _loader(self, dataset: Dataset | None, batch_size: int, **kwargs: Any) -> DataLoader:
         workers = self.hparams.num_workers
         return DataLoader(
             dataset,
-            batch_size=self.hparams.batch_size,
-            shuffle=shuffle,
-            generator=generator,
+            batch_size=batch_size,
             num_workers=workers,
             pin_memory=self.hparams.pin_memory,
             persistent_workers=workers > 0,
+            **kwargs,
         )
 
+    def _eval_loader(self, dataset: Dataset | None) -> DataLoader:
+        if isinstance(dataset, TensorBatches):
+            return batch_loader(dataset, self.hparams.batch_size)
+        return self._loader(dataset, self.hparams.batch_size)
+
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
+        """Each item: the shuffled batches of ``steps_per_call`` optimizer steps, as
+        ``StepBatches`` (``litlab.data.steps``)."""
+        hp = self.hparams
+        if isinstance(self.train_set, TensorBatches):
+            return step_loader(
+                self.train_set, hp.batch_size, hp.steps_per_call, hp.accumulate_grad_batches,
+                generator=self.generator, start_epoch=self.start_epoch,
+            )  # fmt: skip
+        return self._loader(
+            self.train_set,
+            hp.batch_size * hp.steps_per_call * hp.accumulate_grad_batches,
+            shuffle=True,
+            generator=self.generator,
+            collate_fn=steps_collate(hp.batch_size, hp.accumulate_grad_batches),
+        )
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set)
+        return self._eval_loader(self.val_set)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set)
+        return self._eval_loader(self.test_set)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set)
+        return self._eval_loader(self.test_set)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Augments training batches where they already are (on the GPU when training there)."""
         if self.augment is None or self.trainer is None or not self.trainer.training:
             return batch
-        if not isinstance(batch, list | tuple):  # the model summary's example input, not data
+        if not isinstance(batch, StepBatches):  # the model summary's example input, not data
             return batch
-        images, labels = batch
-        return self.augment(images), labels
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return {"generator": self.generator.get_state()}
-
-    def load_state_dict(self, state_dict: dict[str, torch.Tensor]) -> None:
-        self.generator.set_state(state_dict["generator"])
+        (images, labels), steps = batch
+        return StepBatches((self.augment(images), labels), steps)

@@ -8,8 +8,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from litlab.data.spawn_safe import SpawnSafeGenerator
-from litlab.data.tensor_batches import TensorBatches, batch_loader
+from litlab.data.shuffle_state import ResumableShuffle
+from litlab.data.tensor_batches import TensorBatches, batch_loader, step_loader
 
 
 class SineDataset(TensorBatches):
@@ -31,12 +31,15 @@ class SineDataset(TensorBatches):
         return self.tensors[1]
 
 
-class SineDataModule(SpawnSafeGenerator, L.LightningDataModule):
-    """Shuffles with its own seeded generator, so the batch order depends on ``seed`` alone.
+class SineDataModule(ResumableShuffle, L.LightningDataModule):
+    """Shuffles with its own seeded generator, so the batch order depends on ``seed`` alone,
+    and a run resumed from any checkpoint goes on in that order (``ResumableShuffle``).
 
     ``passes_per_epoch`` makes one Lightning epoch several passes over the points (reshuffled
-    each pass): Lightning's fixed cost per epoch (~20 ms) dwarfs 10 steps of a cubic, so long
-    epochs make the same number of steps much cheaper.
+    each pass): Lightning's fixed cost per epoch dwarfs 10 steps of a cubic, so long epochs make
+    the same number of steps much cheaper. Each training item holds the batches of
+    ``steps_per_call`` optimizer steps of ``accumulate_grad_batches`` batches
+    (``litlab.data.steps``).
     """
 
     def __init__(
@@ -46,23 +49,26 @@ class SineDataModule(SpawnSafeGenerator, L.LightningDataModule):
         shuffle: bool = True,
         seed: int = 42,
         passes_per_epoch: int = 1,
+        steps_per_call: int = 1,
+        accumulate_grad_batches: int = 1,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.dataset = SineDataset(num_points)
-        self.generator = torch.Generator().manual_seed(seed)
+        self.init_shuffle(seed)
 
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
-        return batch_loader(
-            self.dataset, hp.batch_size, hp.shuffle, self.generator, hp.passes_per_epoch
+        return step_loader(
+            self.dataset,
+            hp.batch_size,
+            hp.steps_per_call,
+            hp.accumulate_grad_batches,
+            hp.shuffle,
+            self.generator,
+            hp.passes_per_epoch,
+            self.start_epoch,
         )
 
     def test_dataloader(self) -> DataLoader:
         return batch_loader(self.dataset, batch_size=len(self.dataset))
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return {"generator": self.generator.get_state()}
-
-    def load_state_dict(self, state_dict: dict[str, torch.Tensor]) -> None:
-        self.generator.set_state(state_dict["generator"])

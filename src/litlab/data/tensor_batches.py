@@ -10,13 +10,13 @@ batch with one indexing operation per tensor.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-BatchIndex = Tensor | slice
+from litlab.data.steps import BatchIndex, StepBatches, StepIndices, StepSampler
 
 
 class TensorBatches(Dataset[tuple[Tensor, ...]]):
@@ -34,7 +34,9 @@ class TensorBatches(Dataset[tuple[Tensor, ...]]):
     def __len__(self) -> int:
         return len(self.tensors[0])
 
-    def __getitem__(self, index: BatchIndex) -> tuple[Tensor, ...]:
+    def __getitem__(self, index: BatchIndex | StepIndices) -> tuple[Tensor, ...] | StepBatches:
+        if isinstance(index, StepIndices):  # several steps' batches: still one gather
+            return StepBatches(self[index.rows], index.steps)
         return tuple(t[index] for t in self.tensors)
 
     def rows(self, indices: Tensor) -> TensorBatches:
@@ -103,3 +105,30 @@ def batch_loader(
         len(dataset), batch_size, shuffle, generator, passes, device=dataset.device
     )
     return DataLoader(dataset, sampler=sampler, batch_size=None, generator=generator)
+
+
+def step_loader(
+    dataset: TensorBatches,
+    batch_size: int,
+    steps_per_call: int,
+    accumulate: int,
+    shuffle: bool = True,
+    generator: torch.Generator | None = None,
+    passes: int = 1,
+    start_epoch: Callable[[int], int] | None = None,
+) -> DataLoader:
+    """A training ``DataLoader`` whose items are ``StepBatches``: the batches of
+    ``steps_per_call`` optimizer steps, gathered at once (``litlab.data.steps``).
+    ``start_epoch``: see ``StepSampler``."""
+    batches = BatchIndexSampler(
+        len(dataset), batch_size, shuffle, generator, passes, device=dataset.device
+    )
+    sampler = StepSampler(batches, steps_per_call, accumulate, start_epoch)
+    return DataLoader(
+        dataset, sampler=sampler, batch_size=None, generator=generator, collate_fn=as_gathered
+    )
+
+
+def as_gathered(item: StepBatches) -> StepBatches:
+    """The dataset's answer as it is (the default would turn its tuples into lists)."""
+    return item

@@ -5,24 +5,25 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import lightning as L
 import torch
 from torch import nn
 from torchmetrics import MaxMetric
 
 from litlab.models.epoch_mean import EpochMean
 from litlab.models.functional import example_input, stable_softmax
+from litlab.models.fused_steps import FusedStepsModule
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 STAGES = ("train", "val", "test")
 
 
-class Classifier(L.LightningModule):
+class Classifier(FusedStepsModule):
     """Cross-entropy on logits, accuracy, and a running best of ``val/acc``.
 
-    Built for a cheap step: nothing is logged or synchronised per step (see ``_shared_step``),
-    so the step costs what the network and the optimizer cost.
+    Built for a cheap step: nothing is logged or synchronised per step (see ``batch_loss``),
+    so the step costs what the network and the optimizer cost; ``training_step`` runs several
+    optimizer steps per call (``FusedStepsModule``).
     """
 
     def __init__(
@@ -30,11 +31,12 @@ class Classifier(L.LightningModule):
         net: nn.Module,
         optimizer: OptimizerFactory,
         scheduler: SchedulerFactory | None = None,
-        num_classes: int = 10,
         label_smoothing: float = 0.0,
         example_input_shape: Sequence[int] | None = None,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(gradient_clip_val, gradient_clip_algorithm)
         # Plain values only: checkpoints must load with torch.load(weights_only=True). The whole
         # Hydra config, optimizer included, is logged with every run anyway.
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler", "example_input_shape"])
@@ -59,7 +61,7 @@ class Classifier(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
-    def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+    def batch_loss(self, batch: tuple[torch.Tensor, ...], stage: str) -> torch.Tensor:
         x, y = batch
         logits = self(x)
         loss = self.loss_fn(logits, y)
@@ -67,33 +69,30 @@ class Classifier(L.LightningModule):
         self.metrics[f"{stage}/acc"].update((logits.argmax(-1) == y).float().mean(), len(y))
         return loss
 
-    def _log_epoch(self, stage: str) -> torch.Tensor:
-        """Logs ``<stage>/loss`` and ``<stage>/acc`` for the epoch; returns the accuracy."""
+    def _log_epoch(self, stage: str) -> dict[str, torch.Tensor]:
+        """Logs ``<stage>/loss`` and ``<stage>/acc`` for the epoch, and returns them."""
+        values = {}
         for name in (f"{stage}/loss", f"{stage}/acc"):
-            value = self.metrics[name].compute()
-            self.log(name, value)
-        return value
-
-    def training_step(
-        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
-    ) -> torch.Tensor:
-        return self._shared_step(batch, "train")
+            values[name] = self.metrics[name].compute()
+            self.log(name, values[name])
+        return values
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")
+        super().on_train_epoch_end()  # epoch-interval learning-rate schedulers
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._shared_step(batch, "val")
+        self.batch_loss(batch, "val")
 
     def on_validation_epoch_end(self) -> None:
-        acc = self._log_epoch("val")
+        acc = self._log_epoch("val")["val/acc"]
         if self.trainer.sanity_checking:  # a couple of batches, not an epoch: not a "best"
             return
         self.val_acc_best.update(acc)
         self.log("val/acc_best", self.val_acc_best.compute())
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._shared_step(batch, "test")
+        self.batch_loss(batch, "test")
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")

@@ -4,26 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import lightning as L
 import torch
 from torch import nn
 
 from litlab.models.epoch_mean import EpochMean
 from litlab.models.functional import example_input
+from litlab.models.fused_steps import FusedStepsModule
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
 
-class RegressionModule(L.LightningModule):
-    """Minimises ``MSELoss(reduction="mean")``; the optimizer comes from the config as a partial."""
+class RegressionModule(FusedStepsModule):
+    """Minimises ``MSELoss(reduction="mean")``; the optimizer comes from the config as a partial.
+    ``training_step`` runs several optimizer steps per call (``FusedStepsModule``)."""
 
     def __init__(
         self,
         net: nn.Module,
         optimizer: OptimizerFactory | None,
         example_input_shape: Sequence[int] | None = None,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(gradient_clip_val, gradient_clip_algorithm)
         # Lightning traces it for TensorBoard's graph and the model summary's in/out sizes.
         self.example_input_array = example_input(example_input_shape)
         self.net = net
@@ -35,9 +38,7 @@ class RegressionModule(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
-    def training_step(
-        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
-    ) -> torch.Tensor:
+    def batch_loss(self, batch: tuple[torch.Tensor, ...], stage: str) -> torch.Tensor:
         x, y = batch
         loss = self.loss_fn(self(x), y)
         self.train_loss.update(loss, len(x))
@@ -45,6 +46,7 @@ class RegressionModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self.log("train/loss", self.train_loss.compute())
+        super().on_train_epoch_end()  # epoch-interval learning-rate schedulers
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
@@ -52,37 +54,3 @@ class RegressionModule(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer_factory(params=self.parameters())
-
-
-class ManualSGDRegression(RegressionModule):
-    """The classic loop, written out with Lightning's manual optimization:
-    ``loss.backward()``, then ``p -= lr * p.grad`` under ``no_grad``, then ``p.grad = None``.
-
-    It takes ``lr`` rather than an optimizer: there is no optimizer object, which is the point.
-    Limit it by ``trainer.max_epochs``: Lightning counts ``global_step`` in optimizer steps, so
-    with no optimizer ``trainer.max_steps`` would never be reached.
-    """
-
-    def __init__(
-        self, net: nn.Module, lr: float = 1e-3, example_input_shape: Sequence[int] | None = None
-    ) -> None:
-        super().__init__(net, optimizer=None, example_input_shape=example_input_shape)
-        self.lr = lr
-        self.save_hyperparameters("lr")
-        self.automatic_optimization = False
-
-    def training_step(
-        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
-    ) -> torch.Tensor:
-        x, y = batch
-        loss = self.loss_fn(self(x), y)
-        self.manual_backward(loss)
-        with torch.no_grad():
-            for p in self.parameters():
-                p -= self.lr * p.grad
-                p.grad = None
-        self.train_loss.update(loss, len(x))
-        return loss
-
-    def configure_optimizers(self) -> None:
-        return None
