@@ -210,5 +210,5 @@ def test_litlab_is_the_declared_console_command_and_lists_its_subcommands():
     assert re.search(r'^litlab = "litlab.cli:main"$', pyproject, re.M)
     result = litlab("--help")
     assert result.returncode == 0
-    for command in ("runs", "diff"):
+    for command in ("runs", "diff", "summary"):
         assert re.search(rf"^    {command} ", result.stdout, re.M), result.stdout
