@@ -189,7 +189,7 @@ def test_diff_shows_exactly_the_keys_that_differ_and_the_run_records(outputs):
     out = result.stdout
     assert "Config: 2 keys differ" in out
     config = out.split("Config: 2 keys differ")[1].split("Metrics")[0]
-    keys = [line.split()[0] for line in config.splitlines()[2:] if line.strip()]
+    keys = [line.split()[0] for line in config.splitlines()[3:] if line.strip()]  # after the rule
     assert keys == ["seed", "model.optimizer.lr"]
     metrics = {line.split()[0] for line in out.split("Metrics")[1].splitlines() if "/" in line}
     assert {"train/mse_ratio", "test/loss"} <= metrics
