@@ -160,3 +160,19 @@ def test_no_figure_without_jobs_or_metric_and_no_error(tmp_path):
     assert build_figure([], [], METRIC).figure is None
     job = fake_job(tmp_path, "0", {}, 1.0)
     assert build_figure([job], group_jobs([job])[0], None).figure is None
+
+
+def test_history_of_a_run_that_logged_to_csv(tmp_path):
+    # metrics.csv as Lightning's CSVLogger writes it for `experiment=polynomial logger=csv`
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "csv" / "metrics.csv").write_text(
+        "epoch,lr-SGD,step,test/loss,train/loss,train/mse_ratio\n"
+        ",0.001,0,,,\n"
+        "0,,9,,2.92,242.7\n"
+        ",0.001,10,,,\n"
+        "1,,19,,0.85,147.8\n"
+        "2,,20,0.65,,\n"
+    )
+    assert read_history(tmp_path, METRIC) == [(9, 242.7), (19, 147.8)]
+    assert read_history(tmp_path, "val/acc") == []  # logged, but not this metric
+    assert read_history(tmp_path / "csv", METRIC) is None  # no history at all
