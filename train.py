@@ -9,6 +9,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from litlab.errors import UserError, exit_for_user_error
+from litlab.runs.status import recording_status
 from litlab.sweep_job import is_multirun, run_recorded
 from litlab.train import run
 
@@ -20,7 +21,8 @@ def main(cfg: DictConfig) -> float | None:
     if is_multirun():  # a failed job is recorded in its folder and the sweep goes on
         return run_recorded(cfg, run)
     try:
-        return run(cfg)
+        with recording_status(cfg.paths.output_dir):  # status.json: running, then how it ended
+            return run(cfg)
     except UserError as error:
         exit_for_user_error(error)
     except SIGTERMException:  # Lightning stopped training; litlab.guards saved a checkpoint

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import signal
 import subprocess
 import sys
@@ -78,6 +79,7 @@ def test_sigterm_saves_a_checkpoint_that_resumes(tmp_path):
     saved = run_dir / "checkpoints" / "interrupted.ckpt"
     assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
     assert "SIGTERM at step" in err and f"ckpt_path={saved}" in err
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "interrupted"
     interrupted = torch.load(saved, weights_only=True)
     assert interrupted["global_step"] > 0
 
@@ -105,6 +107,8 @@ def test_ctrl_c_saves_a_checkpoint_too(tmp_path):
     assert "Ctrl-C at step" in err
     saved = torch.load(run_dir / "checkpoints" / "interrupted.ckpt", weights_only=True)
     assert saved["global_step"] > 0 and "state_dict" in saved
+    status = json.loads((run_dir / "status.json").read_text())
+    assert (status["status"], status["error"]) == ("interrupted", "Ctrl-C")
 
 
 def test_missing_data_exits_2_with_the_ways_to_get_it(tmp_path, monkeypatch, capsys):

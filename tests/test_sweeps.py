@@ -6,7 +6,10 @@ import csv
 import json
 import re
 import shutil
+import socket
 import statistics
+import subprocess
+import time
 from importlib import import_module
 from pathlib import Path
 
@@ -144,7 +147,13 @@ def test_litlab_summary_rebuilds_an_interrupted_sweep(failing_sweep, tmp_path):
     shutil.copytree(original, sweep)
     (sweep / "summary.csv").unlink()
     (sweep / "summary.md").unlink()
-    (sweep / "1" / "status.json").unlink()  # as if the sweep was killed during job 1
+    # as if the sweep was killed hard during job 1: still "running", by a process that is gone
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    running = {"status": "running", "error": None, "started": time.time(), "finished": None,
+               "pid": gone.pid, "host": socket.gethostname()}  # fmt: skip
+    (sweep / "1" / "status.json").write_text(json.dumps(running))
+    (sweep / "1" / "metrics.json").unlink()
     for job in ("2", "3", "4", "5", "6", "7"):  # ... before these started
         shutil.rmtree(sweep / job)
     assert summary_main([str(sweep)]) == 0  # nothing failed; one job is incomplete
@@ -164,6 +173,7 @@ def test_litlab_summary_is_the_declared_console_command(tmp_path, capsys):
     assert getattr(import_module(module), function) is summary_main
     assert summary_main([str(tmp_path)]) == 2  # no job folders: a clear error, not a blank table
     assert "no job folders" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # and nothing written there
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

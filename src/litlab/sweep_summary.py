@@ -1,8 +1,8 @@
-"""summary.csv and summary.md of a multirun, built from its job folders alone.
+"""summary.csv, summary.md and summary.png of a multirun, built from its job folders alone.
 
 Written at the end of every multirun by ``SweepSummary`` (a Hydra callback, see
 conf/hydra/default.yaml) and rebuilt at any time, also for an interrupted sweep, by
-``litlab-summary <sweep folder>``.
+``litlab summary <sweep folder>`` (or its older name, ``litlab-summary``).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
 import statistics
 import sys
 from collections.abc import Sequence
@@ -21,10 +22,11 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from litlab.sweep_job import COMPLETED, FAILED, STATUS_FILE
+from litlab.errors import UserError
+from litlab.runs.status import COMPLETED, FAILED, STATUSES, read_status
 
-INCOMPLETE = "incomplete"  # no status.json: interrupted, or still running
-GROUP_IGNORES = ("seed",)  # jobs that differ only in these are repeats of one setting
+GROUP_IGNORES = ("seed",)
+log = logging.getLogger(__name__)  # jobs that differ only in these are repeats of one setting
 
 
 @dataclass
@@ -49,14 +51,10 @@ def read_job(folder: Path) -> Job:
     overrides = parse_overrides(yaml.safe_load((hydra_dir / "overrides.yaml").read_text()) or [])
     config_file = hydra_dir / "config.yaml"
     config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
-    status_file, metrics_file = folder / STATUS_FILE, folder / "metrics.json"
-    if status_file.is_file():
-        record = json.loads(status_file.read_text())
-        status, error = record["status"], record.get("error")
-    else:
-        status, error = INCOMPLETE, "no status.json: the job was interrupted or is still running"
+    status = read_status(folder)  # a job killed hard, or from an older sweep: incomplete
+    metrics_file = folder / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    return Job(folder.name, folder, overrides, status, error, metrics, config)
+    return Job(folder.name, folder, overrides, status.status, status.error, metrics, config)
 
 
 def job_sort_key(folder: Path) -> tuple[int, str]:
@@ -139,11 +137,20 @@ def format_stats(values: Sequence[float]) -> str:
     return f"{statistics.fmean(values):.4g} ± {std:.2g} (n={len(values)})"
 
 
-def markdown(jobs: Sequence[Job], metrics: Sequence[str], metric: str | None, mode: str) -> str:
+def markdown(
+    jobs: Sequence[Job],
+    metrics: Sequence[str],
+    metric: str | None,
+    mode: str,
+    figure: str | None = None,
+    notes: Sequence[str] = (),
+) -> str:
+    """The summary; ``figure``: the file name of the sweep figure to link, ``notes``: what it
+    leaves out."""
     groups, common = group_jobs(jobs)
     groups = rank_groups(groups, metric, mode)
     varying = list(groups[0].setting) if groups else []
-    counts = {s: sum(job.status == s for job in jobs) for s in (COMPLETED, FAILED, INCOMPLETE)}
+    counts = {s: sum(job.status == s for job in jobs) for s in STATUSES}
     lines = [
         "# Sweep summary",
         "",
@@ -160,6 +167,10 @@ def markdown(jobs: Sequence[Job], metrics: Sequence[str], metric: str | None, mo
         cells += [str(len(group.jobs)), str(len(group.completed))]
         cells += [format_stats(group.values(name)) for name in metrics]
         lines.append("| " + " | ".join(cells) + " |")
+    if figure:
+        lines += ["", f"![{metric} by swept value, and as logged during training]({figure})"]
+    if notes:
+        lines += [""] + [f"- {note}" for note in notes]
     unfinished = [job for job in jobs if job.status != COMPLETED]
     if unfinished:
         lines += ["", "## Jobs that did not complete", "", "| job | status | overrides | error |"]
@@ -180,14 +191,31 @@ def objective(jobs: Sequence[Job]) -> tuple[str | None, str]:
     return config.get("optimized_metric"), mode
 
 
+def figure(sweep_dir: Path, jobs: Sequence[Job], metric: str | None) -> tuple[str | None, list]:
+    """Write summary.png: (its file name, or None without a figure; notes on what it leaves
+    out). A figure that cannot be drawn costs the figure, never the summary."""
+    from litlab.runs.sweep_figure import FIGURE_FILE, write_figure  # matplotlib: only here
+
+    try:
+        drawn = write_figure(sweep_dir / FIGURE_FILE, jobs, group_jobs(jobs)[0], metric)
+    except Exception as error:  # e.g. unreadable event files: the tables still matter
+        log.warning("sweep figure not written: %s", error, exc_info=True)
+        return None, [f"No figure: {type(error).__name__}: {error}"]
+    return (FIGURE_FILE if drawn.figure is not None else None), drawn.notes
+
+
 def write_summary(sweep_dir: str | Path) -> list[Job]:
-    """Write summary.csv and summary.md into the sweep folder; return the jobs found."""
+    """Write summary.csv, summary.md and summary.png into the sweep folder; return the jobs
+    found. Without jobs, write nothing."""
     sweep_dir = Path(sweep_dir)
     jobs = read_jobs(sweep_dir)
+    if not jobs:
+        return jobs
     metric, mode = objective(jobs)
     metrics = metric_names(jobs, metric)
     write_csv(sweep_dir / "summary.csv", jobs, metrics)
-    (sweep_dir / "summary.md").write_text(markdown(jobs, metrics, metric, mode))
+    figure_file, notes = figure(sweep_dir, jobs, metric)
+    (sweep_dir / "summary.md").write_text(markdown(jobs, metrics, metric, mode, figure_file, notes))
     return jobs
 
 
@@ -210,20 +238,42 @@ class SweepSummary(Callback):
             sys.exit(code)  # SystemExit passes Hydra's callback guard; Hydra itself exits 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="litlab-summary", description="Rebuild summary.csv and summary.md of a sweep folder."
-    )
-    parser.add_argument("sweep_dir", type=Path, help="outputs/multirun/<name>/<date>/<time>")
-    sweep_dir = parser.parse_args(argv).sweep_dir
+def summarize(sweep_dir: Path) -> int:
+    """Rebuild the summary of ``sweep_dir``; the exit code: 1 if any job failed."""
     if not sweep_dir.is_dir():
-        print(f"error: sweep folder {sweep_dir} does not exist", file=sys.stderr)
-        return 2
+        raise UserError(f"sweep folder {sweep_dir} does not exist")
     jobs = write_summary(sweep_dir)
     if not jobs:
-        print(f"error: no job folders (*/.hydra/overrides.yaml) in {sweep_dir}", file=sys.stderr)
-        return 2
+        raise UserError(f"no job folders (*/.hydra/overrides.yaml) in {sweep_dir}")
     return report(sweep_dir, jobs)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR",
+                        help="outputs/multirun/<name>/<date>/<time>")  # fmt: skip
+    parser.set_defaults(func=lambda args: summarize(args.sweep_dir))
+
+
+DESCRIPTION = "Rebuild summary.csv, summary.md and summary.png of a sweep folder."
+
+
+def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
+    """``litlab summary SWEEP_DIR``."""
+    add_arguments(
+        subparsers.add_parser("summary", help="rebuild a sweep's summary", description=DESCRIPTION)
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``litlab-summary SWEEP_DIR``: the older name of ``litlab summary``, kept as an alias."""
+    parser = argparse.ArgumentParser(prog="litlab-summary", description=DESCRIPTION)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

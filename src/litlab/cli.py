@@ -1,0 +1,44 @@
+"""``litlab``: the run tools, one subcommand each (``litlab runs``, ``litlab diff``, ...).
+
+Each subcommand lives in its own module, which exposes ``add_subcommand(subparsers)``: it adds
+its parser and sets ``func``, called with the parsed arguments and returning the exit code. A
+``UserError`` from it (no such folder, not a run folder, ...) prints ``error: ...`` and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from importlib import import_module
+
+from litlab.errors import UserError
+
+SUBCOMMANDS = (
+    "litlab.runs.listing",  # litlab runs
+    "litlab.runs.diff",  # litlab diff
+    "litlab.sweep_summary",  # litlab summary
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="litlab", description="Look at the runs train.py left in their folders."
+    )
+    subparsers = parser.add_subparsers(metavar="COMMAND", required=True)
+    for module in SUBCOMMANDS:
+        import_module(module).add_subcommand(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

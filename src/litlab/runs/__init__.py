@@ -1,0 +1,1 @@
+"""Everything that reads or writes a run folder (see README, "The run folder")."""

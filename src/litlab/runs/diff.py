@@ -1,0 +1,150 @@
+"""``litlab diff RUN_A RUN_B``: two runs side by side, from their folders alone -- the config keys
+that differ, the metrics, and from their run records the git commit, versions and hardware."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from litlab.runs.folder import Run, flatten, read_run
+from litlab.runs.terminal import console, format_value, styled_status, wrap_path
+
+ABSENT = "(absent)"
+RECORD_SECTIONS = ("git", "versions", "hardware")  # compared, key by key, from run_record.json
+
+
+def show(value: Any) -> str:
+    """A config value as it reads in YAML: null, true, 0.001, [1024, 512]."""
+    if value is ABSENT:
+        return ABSENT
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def config_differences(a: Run, b: Run) -> dict[str, tuple[Any, Any]]:
+    """Every config key (dotted, in config order) whose value differs: ``{key: (a, b)}``."""
+    flat_a, flat_b = flatten(a.config), flatten(b.config)
+    keys = dict.fromkeys([*flat_a, *flat_b])
+    pairs = {key: (flat_a.get(key, ABSENT), flat_b.get(key, ABSENT)) for key in keys}
+    return {key: pair for key, pair in pairs.items() if pair[0] != pair[1]}
+
+
+def record_rows(a: Run, b: Run) -> list[tuple[str, Any, Any]]:
+    """``(key, a, b)`` for the git state, versions and hardware of both run records."""
+    rows = []
+    for section in RECORD_SECTIONS:
+        part_a = (a.record or {}).get(section) or {}
+        part_b = (b.record or {}).get(section) or {}
+        for key in dict.fromkeys([*part_a, *part_b]):
+            pair = [part.get(key, ABSENT) for part in (part_a, part_b)]
+            if key == "commit":  # 12 hex digits, as `git log --abbrev=12` shows them
+                pair = [value[:12] if isinstance(value, str) else value for value in pair]
+            rows.append((f"{section}.{key}", *pair))
+    return rows
+
+
+def difference(a: float | None, b: float | None) -> str:
+    if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
+        return ""
+    return f"{b - a:+.4g}"
+
+
+def side_by_side(title: str, width: int, first: str = "") -> Table:
+    t = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
+              show_edge=False, pad_edge=False, collapse_padding=True)  # fmt: skip
+    t.add_column(first, no_wrap=True)
+    for name in ("A", "B"):
+        t.add_column(name, overflow="fold", ratio=1)
+    return t
+
+
+def runs_table(a: Run, b: Run, width: int) -> Table:
+    t = side_by_side("Runs", width)
+    half = (width - 14) // 2
+    t.add_row("folder", wrap_path(str(a.folder), half), wrap_path(str(b.folder), half))
+    t.add_row("experiment", a.experiment, b.experiment)
+    t.add_row("status", styled_status(a.status.status), styled_status(b.status.status))
+    if a.status.error or b.status.error:
+        t.add_row("error", a.status.error or "", b.status.error or "")
+    started = [f"{run.started:%Y-%m-%d %H:%M:%S}" if run.started else "–" for run in (a, b)]
+    t.add_row("started", *started)
+    t.add_row("overrides", " ".join(a.overrides) or "–", " ".join(b.overrides) or "–")
+    return t
+
+
+def config_table(differences: Mapping[str, tuple[Any, Any]], width: int) -> Table:
+    count = len(differences)
+    t = side_by_side(f"Config: {count} key{'s' if count != 1 else ''} differ", width, "key")
+    for key, (value_a, value_b) in differences.items():
+        t.add_row(key, show(value_a), show(value_b))
+    return t
+
+
+def metrics_table(a: Run, b: Run, width: int) -> Table:
+    t = side_by_side("Metrics", width, "metric")
+    t.add_column("B − A", justify="right", no_wrap=True)
+    for name in sorted(a.metrics.keys() | b.metrics.keys()):
+        value_a, value_b = a.metrics.get(name), b.metrics.get(name)
+        t.add_row(name, format_value(value_a), format_value(value_b), difference(value_a, value_b))
+    return t
+
+
+def record_table(rows: Iterable[tuple[str, Any, Any]], width: int) -> Table:
+    t = side_by_side("Run records (≠: differs)", width, "")
+    t.add_column("", no_wrap=True)  # the ≠ mark, last so that A and B stay side by side
+    for key, value_a, value_b in rows:
+        same = value_a == value_b
+        t.add_row(key, show(value_a), show(value_b), "" if same else "≠",
+                  style=None if same else "bold")  # fmt: skip
+    return t
+
+
+def print_diff(a: Run, b: Run, out: Console) -> None:
+    width = out.width
+    out.print(runs_table(a, b, width))
+    out.print()
+    differences = config_differences(a, b)
+    if differences:
+        out.print(config_table(differences, width))
+    else:
+        out.print("[bold]Config: identical[/bold]")
+    out.print()
+    if a.metrics or b.metrics:
+        out.print(metrics_table(a, b, width))
+    else:
+        out.print("[bold]Metrics:[/bold] neither run wrote metrics.json")
+    out.print()
+    rows = record_rows(a, b)
+    if rows:
+        out.print(record_table(rows, width))
+    missing = [name for name, run in (("A", a), ("B", b)) if run.record is None]
+    if missing:
+        out.print(f"No run_record.json in {' and '.join(missing)} (older run, or it failed "
+                  "before it was set up).")  # fmt: skip
+
+
+def command(args: argparse.Namespace) -> int:
+    print_diff(read_run(args.run_a), read_run(args.run_b), console())
+    return 0
+
+
+def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "diff",
+        help="compare two runs side by side",
+        description="Compare two run folders: the config keys that differ, their metrics, and "
+        "their git commit, versions and hardware (from run_record.json).",
+    )
+    parser.add_argument("run_a", type=Path, metavar="RUN_A", help="a run folder")
+    parser.add_argument("run_b", type=Path, metavar="RUN_B", help="another run folder")
+    parser.set_defaults(func=command)

@@ -1,0 +1,172 @@
+"""``status.json``: every run says whether it is running, completed, failed or interrupted.
+
+Written by ``recording_status`` around the run (train.py's main, and each job of a multirun):
+``running`` with the process id and host when the run starts, then ``completed``, ``failed``
+(with the error) or ``interrupted`` (Ctrl-C or SIGTERM) when it ends. A run killed hard (SIGKILL,
+a power cut) cannot write its end, so it stays ``running``; readers see that its process is gone
+and report it ``incomplete``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+STATUS_FILE = "status.json"
+RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
+INTERRUPTED, INCOMPLETE = "interrupted", "incomplete"
+STATUSES = (COMPLETED, FAILED, INTERRUPTED, RUNNING, INCOMPLETE)
+INTERRUPTED_CHECKPOINT = Path("checkpoints") / "interrupted.ckpt"
+
+
+def write_status(run_dir: str | Path, record: dict[str, Any]) -> Path:
+    """Replace status.json at once (a reader never sees half a file)."""
+    path = Path(run_dir) / STATUS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{STATUS_FILE}.{os.getpid()}")
+    partial.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(partial, path)
+    return path
+
+
+def divergence(run_dir: Path) -> str | None:
+    """A message naming the non-finite values in metrics.json, or None if all are finite."""
+    metrics_file = run_dir / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    bad = {name: v for name, v in metrics.items() if not math.isfinite(v)}
+    if not bad:
+        return None
+    return "diverged: " + ", ".join(f"{name}={v}" for name, v in sorted(bad.items()))
+
+
+def ending(exc: BaseException) -> tuple[str, str]:
+    """The status and error a run ends with when ``exc`` stops it."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    if isinstance(exc, SIGTERMException):  # raised by Lightning at a batch boundary
+        return INTERRUPTED, "SIGTERM"
+    if isinstance(exc, KeyboardInterrupt):  # Ctrl-C outside Lightning's loops
+        return INTERRUPTED, "Ctrl-C"
+    if isinstance(exc, SystemExit) and exc.code == 1:  # Lightning exits 1 on Ctrl-C in its loops
+        return INTERRUPTED, "Ctrl-C"
+    if isinstance(exc, SystemExit):
+        return FAILED, f"exit code {exc.code}"
+    return FAILED, f"{type(exc).__name__}: {exc}".strip()
+
+
+@dataclass
+class Outcome:
+    """How a recorded run ended; filled in when the ``recording_status`` block exits."""
+
+    status: str = RUNNING
+    error: str | None = None
+
+
+@contextmanager
+def recording_status(run_dir: str | Path) -> Iterator[Outcome]:
+    """Write ``running`` now and the run's end when the block exits; exceptions pass through.
+
+    A run that returns but left a nan/inf in metrics.json is recorded as failed (diverged).
+    Only rank zero writes (the others of a multi-process run share its folder).
+    """
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+    run_dir = Path(run_dir)
+    writes = getattr(rank_zero_only, "rank", 0) == 0
+    started = time.time()
+    record: dict[str, Any] = {
+        "status": RUNNING,
+        "error": None,
+        "started": started,
+        "finished": None,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+    }
+    if writes:
+        write_status(run_dir, record)
+    outcome = Outcome()
+    try:
+        yield outcome
+    except BaseException as exc:
+        outcome.status, outcome.error = ending(exc)
+        if writes:
+            write_status(run_dir, record | vars(outcome) | {"finished": time.time()})
+        raise
+    outcome.error = divergence(run_dir)
+    outcome.status = FAILED if outcome.error else COMPLETED
+    if writes:
+        write_status(run_dir, record | vars(outcome) | {"finished": time.time()})
+
+
+def process_alive(pid: int, started: float | None) -> bool:
+    """Whether process ``pid`` on this host still exists and began before ``started`` (a newer
+    process with a reused id is not the run)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        pass
+    begun = process_start_time(pid)
+    return begun is None or started is None or begun <= started + 1.0
+
+
+def process_start_time(pid: int) -> float | None:
+    """When process ``pid`` started (Unix seconds), from /proc; None where there is no /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+    except (OSError, StopIteration, ValueError):
+        return None
+    ticks = float(stat.rsplit(")", 1)[1].split()[19])  # field 22 of proc(5), after the name
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class RunStatus:
+    status: str
+    error: str | None
+    started: float | None  # Unix seconds
+    finished: float | None
+
+
+def read_status(run_dir: str | Path) -> RunStatus:
+    """The run's status as it stands now, from its folder alone.
+
+    ``running`` whose process is gone (on this host) -> ``incomplete``. Folders from before
+    every run wrote status.json: ``completed`` when metrics.json is there (the last thing a run
+    writes), ``interrupted`` when ``checkpoints/interrupted.ckpt`` is, else ``incomplete``.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / STATUS_FILE
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        record = None
+    if record is None:
+        if (run_dir / "metrics.json").is_file():
+            error = divergence(run_dir)
+            return RunStatus(FAILED if error else COMPLETED, error, None, None)
+        if (run_dir / INTERRUPTED_CHECKPOINT).is_file():
+            return RunStatus(INTERRUPTED, f"no {STATUS_FILE}; {INTERRUPTED_CHECKPOINT}", None, None)
+        return RunStatus(INCOMPLETE, f"no {STATUS_FILE}: interrupted, or still running", None, None)
+    status, error = record.get("status", INCOMPLETE), record.get("error")
+    started, finished = record.get("started"), record.get("finished")
+    if status == RUNNING and record.get("host") == socket.gethostname():
+        pid = record.get("pid")
+        if isinstance(pid, int) and not process_alive(pid, started):
+            status = INCOMPLETE
+            error = f"its process {pid} is gone: killed hard, or the machine stopped"
+    return RunStatus(status, error, started, finished)

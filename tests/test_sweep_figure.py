@@ -1,0 +1,178 @@
+"""The sweep figure (summary.png): written beside summary.md by a real multirun and by
+`litlab summary`, its axes what the sweep swept, and a sensible figure for the odd sweeps."""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from matplotlib.image import imread
+
+from litlab.runs.history import read_history
+from litlab.runs.sweep_figure import build_figure
+from litlab.sweep_summary import Job, group_jobs, read_jobs
+
+from .conftest import REPO, run_train
+from .test_sweeps import sweep_folder
+
+METRIC = "train/mse_ratio"  # the polynomial's optimized metric
+
+
+def litlab(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "litlab", *args], cwd=REPO, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> Path:
+    """Two learning rates two decades apart, two seeds each, logged to TensorBoard (the default
+    logger): 4 jobs of 2 one-pass epochs."""
+    log_dir = tmp_path_factory.mktemp("sweep")
+    result = run_train(
+        "-m", "experiment=polynomial", "data.passes_per_epoch=1", "trainer.max_epochs=2",
+        "model.optimizer.lr=1e-4,1e-2", "seed=1,2", f"paths.log_dir={log_dir}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return sweep_folder(log_dir)
+
+
+def visible_axes(figure):
+    return [ax for ax in figure.axes if ax.get_visible()]
+
+
+def test_the_sweep_writes_a_figure_that_summary_md_links(sweep):
+    image = imread(sweep / "summary.png")
+    assert image.shape[0] > 300 and image.shape[1] > 600  # two panels side by side
+    markdown = (sweep / "summary.md").read_text()
+    assert f"![{METRIC} by swept value, and as logged during training](summary.png)" in markdown
+
+
+def test_the_figure_plots_the_metric_against_the_swept_values_and_every_jobs_history(sweep):
+    jobs = read_jobs(sweep)
+    figure = build_figure(jobs, group_jobs(jobs)[0], METRIC).figure
+    by_value, curves = visible_axes(figure)
+    # the swept key on a log axis (1e-4 and 1e-2: two decades), mean over the seeds of each
+    assert by_value.get_xlabel() == "model.optimizer.lr"
+    assert by_value.get_xscale() == "log"
+    assert by_value.get_ylabel() == f"{METRIC} (mean ± std over seeds)"
+    line = by_value.lines[0]
+    assert list(line.get_xdata()) == [1e-4, 1e-2]
+    for lr, mean in zip(line.get_xdata(), line.get_ydata(), strict=True):
+        values = [j.metrics[METRIC] for j in jobs if float(j.overrides["model.optimizer.lr"]) == lr]
+        assert len(values) == 2 and mean == pytest.approx(statistics.fmean(values))
+    # every job's logged history (TensorBoard), ending at the final value in metrics.json
+    assert curves.get_xlabel() == "step" and curves.get_ylabel() == METRIC
+    assert len(curves.lines) == len(jobs) == 4
+    finals = sorted(float(curve.get_ydata()[-1]) for curve in curves.lines)
+    assert finals == pytest.approx(sorted(job.metrics[METRIC] for job in jobs), rel=1e-6)
+    assert all(len(read_history(job.folder, METRIC)) == 2 for job in jobs)  # one per epoch
+
+
+def test_litlab_summary_rebuilds_the_figure_with_the_tables(sweep, tmp_path):
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep, copy)
+    for name in ("summary.png", "summary.md", "summary.csv"):
+        (copy / name).unlink()
+    result = litlab("summary", str(copy))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"Sweep summary: {copy.resolve() / 'summary.md'} (4 jobs)")
+    assert imread(copy / "summary.png").shape == imread(sweep / "summary.png").shape
+    assert "](summary.png)" in (copy / "summary.md").read_text()
+
+
+def test_jobs_without_logged_history_are_left_out_of_the_curves_and_said_so(sweep, tmp_path):
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep, copy)
+    for job in ("2", "3"):  # as if these jobs ran with logger=none
+        shutil.rmtree(copy / job / "tensorboard")
+    assert litlab("summary", str(copy)).returncode == 0
+    markdown = (copy / "summary.md").read_text()
+    assert f"- Curves: job 2, 3 logged no history of {METRIC} (logger=none), not shown." in markdown
+    jobs = read_jobs(copy)
+    _, curves = visible_axes(build_figure(jobs, group_jobs(jobs)[0], METRIC).figure)
+    assert len(curves.lines) == 2
+
+
+def test_a_sweep_of_one_job_gets_a_figure_of_that_job(sweep, tmp_path):
+    copy = tmp_path / "sweep"
+    copy.mkdir()
+    shutil.copytree(sweep / "0", copy / "0")
+    result = litlab("summary", str(copy))
+    assert result.returncode == 0, result.stderr
+    assert imread(copy / "summary.png").size
+    jobs = read_jobs(copy)
+    values, curves = visible_axes(build_figure(jobs, group_jobs(jobs)[0], METRIC).figure)
+    assert values.get_xlabel() == "job" and len(values.lines[0].get_xdata()) == 1
+    assert values.get_title().startswith(f"{METRIC}: {jobs[0].metrics[METRIC]:.4g} ± 0 (n=1)")
+    assert len(curves.lines) == 1
+
+
+def test_litlab_summary_of_a_folder_without_jobs_writes_nothing(tmp_path):
+    for command in ([sys.executable, "-m", "litlab", "summary"], [
+            sys.executable, "-c", "import sys; from litlab.sweep_summary import main; "
+            "sys.exit(main())"]):  # fmt: skip
+        result = subprocess.run([*command, str(tmp_path)], capture_output=True, text=True)
+        assert result.returncode == 2
+        assert result.stderr == f"error: no job folders (*/.hydra/overrides.yaml) in {tmp_path}\n"
+        assert list(tmp_path.iterdir()) == []
+
+
+def fake_job(tmp_path: Path, name: str, overrides: dict[str, str], value: float | None) -> Job:
+    folder = tmp_path / name  # no event files: no history
+    status = "completed" if value is not None else "failed"
+    metrics = {METRIC: value} if value is not None else {}
+    return Job(name, folder, overrides, status, None, metrics, {})
+
+
+def test_names_are_categories_and_a_setting_with_no_completed_job_is_noted(tmp_path):
+    optimizers = ["torch.optim.SGD", "torch.optim.Adam", "torch.optim.AdamW"]
+    jobs = [
+        fake_job(tmp_path, f"{i}{seed}", {"model.optimizer._target_": name, "seed": str(seed)},
+                 None if name.endswith("AdamW") else 1.0 + i + seed / 10)  # fmt: skip
+        for i, name in enumerate(optimizers)
+        for seed in (1, 2)
+    ]
+    drawn = build_figure(jobs, group_jobs(jobs)[0], METRIC)
+    (ax,) = visible_axes(drawn.figure)  # no history: no curves panel
+    assert ax.get_xscale() == "linear"
+    assert [t.get_text() for t in ax.get_xticklabels()] == optimizers[:2]
+    assert drawn.notes == [
+        "By model.optimizer._target_: no completed job for optimizer._target_=torch.optim.AdamW.",
+        f"Curves: job 01, 02, 11, 12, 21, 22 logged no history of {METRIC} (logger=none), "
+        "not shown.",
+    ]
+
+
+def test_values_within_two_decades_stay_on_a_linear_axis(tmp_path):
+    jobs = [fake_job(tmp_path, str(i), {"data.batch_size": b}, 0.5 + i) for i, b in
+            enumerate(["32", "64", "256"])]  # fmt: skip
+    (ax,) = visible_axes(build_figure(jobs, group_jobs(jobs)[0], METRIC).figure)
+    assert ax.get_xscale() == "linear" and list(ax.lines[0].get_xdata()) == [32, 64, 256]
+
+
+def test_no_figure_without_jobs_or_metric_and_no_error(tmp_path):
+    assert build_figure([], [], METRIC).figure is None
+    job = fake_job(tmp_path, "0", {}, 1.0)
+    assert build_figure([job], group_jobs([job])[0], None).figure is None
+
+
+def test_history_of_a_run_that_logged_to_csv(tmp_path):
+    # metrics.csv as Lightning's CSVLogger writes it for `experiment=polynomial logger=csv`
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "csv" / "metrics.csv").write_text(
+        "epoch,lr-SGD,step,test/loss,train/loss,train/mse_ratio\n"
+        ",0.001,0,,,\n"
+        "0,,9,,2.92,242.7\n"
+        ",0.001,10,,,\n"
+        "1,,19,,0.85,147.8\n"
+        "2,,20,0.65,,\n"
+    )
+    assert read_history(tmp_path, METRIC) == [(9, 242.7), (19, 147.8)]
+    assert read_history(tmp_path, "val/acc") == []  # logged, but not this metric
+    assert read_history(tmp_path / "csv", METRIC) is None  # no history at all
