@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from litlab.train import run
@@ -125,9 +126,17 @@ def test_final_metrics_are_the_hparams_sessions_scalars(polynomial_run):
     assert "_hparams_/experiment" not in events(polynomial_run).summary_metadata
 
 
+def graphs_written(run_dir: Path) -> int:
+    """How many model graphs the run's event files hold."""
+    files = (run_dir / "tensorboard").glob("events.out.tfevents.*")
+    loaded = (event for f in files for event in EventFileLoader(str(f)).Load())
+    return sum(event.HasField("graph_def") for event in loaded)
+
+
 def test_graph_config_text_and_fit_figures(polynomial_run):
     accumulator = events(polynomial_run)
     assert accumulator.Tags()["graph"]
+    assert graphs_written(polynomial_run) == 1  # Lightning asks at fit and again at test
     graph = accumulator.Graph()
     assert any("Polynomial3" in node.name for node in graph.node)
     text = accumulator.Tensors("run/config/text_summary")[0].tensor_proto.string_val[0].decode()

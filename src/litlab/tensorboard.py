@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,30 @@ def log_run_summary(
     if record is not None:
         logger.experiment.add_text("run/record", as_code(json.dumps(record, indent=2)))
     logger.experiment.flush()
+
+
+class TensorBoardLogger(loggers.TensorBoardLogger):
+    """Lightning's TensorBoard logger, drawing the model graph once per run.
+
+    Lightning asks for the graph at the start of fit and again of test; the second trace only
+    repeats the first. TensorBoard can only draw a graph from ``torch.jit.trace``, which torch
+    deprecates (a FutureWarning per trace): we use it knowingly, so its warning is silenced here,
+    around our own call, and nowhere else.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.graph_logged = False
+
+    def log_graph(self, model: L.LightningModule, input_array: Any = None) -> None:
+        if self.graph_logged:
+            return
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", r"`torch\.jit\.trace(_method)?` is deprecated", FutureWarning
+            )
+            super().log_graph(model, input_array)
+        self.graph_logged = True
 
 
 class LearningRateMonitor(callbacks.LearningRateMonitor):
