@@ -79,6 +79,8 @@ class RunLog(Callback):
             return
         for name in LIGHTNING_LOGGERS:
             logger = logging.getLogger(name)
+            for old in [h for h in logger.handlers if isinstance(h, logging.FileHandler)]:
+                logger.removeHandler(old)  # an earlier job's, left by a sys.exit in this process
             if not logger.propagate:  # else its records reach the file through the root logger
                 logger.addHandler(self.handler)
         # its own append-mode, line-buffered handle: lines land in order with the log records
