@@ -1,10 +1,16 @@
-"""What a run prints: the composed config first, a summary with the run folder last."""
+"""What a run prints: the composed config first, a summary with the run folder last; the
+progress bar, closed when a run stops on an error; and the library messages it leaves out."""
 
 from __future__ import annotations
 
+import logging
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import lightning as L
+from lightning.pytorch.callbacks import TQDMProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from litlab.results import to_floats
@@ -24,3 +30,51 @@ def print_summary(metrics: Mapping[str, object], run_dir: Path) -> None:
     for name, value in values.items():
         print(f"  {name:<{width}}  {value:.6g}")
     print(f"Run folder: {run_dir.resolve()}")
+
+
+class ProgressBar(TQDMProgressBar):
+    """Lightning's progress bar, closed when training or testing stops on an error, so that the
+    error is printed on a line of its own (and the bar is not drawn again after it at exit)."""
+
+    def on_exception(self, trainer: L.Trainer, module: L.LightningModule, error: Any) -> None:
+        bars = (self._train_progress_bar, self._val_progress_bar, self._test_progress_bar,
+                self._predict_progress_bar)  # fmt: skip
+        for bar in bars:
+            if bar is not None:
+                bar.close()  # ends the bar's line; closing a closed bar does nothing
+
+
+# Library messages a run does not print, each matched by its text and where it comes from.
+# Python warnings: (message regex, category, module regex of the code that triggers it).
+IGNORED_WARNINGS = [
+    # Lightning's batch flattening builds torch's deprecated LeafSpec, on every fit (torch 2.14)
+    (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning,
+     r"lightning\.pytorch\.utilities\._pytree"),
+]  # fmt: skip
+# Log records: logger name -> how the messages to drop start.
+IGNORED_LOG_MESSAGES = {
+    # the Trainer advertises Lightning's cloud logger on every run
+    "lightning.pytorch.utilities.rank_zero": ("💡 Tip: For seamless cloud logging",),
+}
+
+
+class DropMessages(logging.Filter):
+    """Drops the records whose message starts with one of ``prefixes``."""
+
+    def __init__(self, prefixes: tuple[str, ...]) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefixes)
+
+
+LOG_FILTERS = {name: DropMessages(prefixes) for name, prefixes in IGNORED_LOG_MESSAGES.items()}
+
+
+def quiet_library_noise() -> None:
+    """Installs the filters above; calling it again changes nothing."""
+    for message, category, module in IGNORED_WARNINGS:
+        warnings.filterwarnings("ignore", message, category, module)
+    for name, log_filter in LOG_FILTERS.items():
+        logging.getLogger(name).addFilter(log_filter)  # a filter added twice is kept once

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch import callbacks
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch import callbacks, loggers
 from omegaconf import DictConfig, OmegaConf
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
+from litlab.hparams import run_hparams
 from litlab.results import to_floats
 from litlab.run_record import read_run_record
 
 
-def tensorboard_logger(trainer: L.Trainer) -> TensorBoardLogger | None:
+def tensorboard_logger(trainer: L.Trainer) -> loggers.TensorBoardLogger | None:
     """The run's TensorBoard logger; None with logger=csv or logger=none (callbacks then skip)."""
-    return next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
+    return next((lg for lg in trainer.loggers if isinstance(lg, loggers.TensorBoardLogger)), None)
 
 
 def config_dict(cfg: DictConfig) -> dict[str, Any]:
@@ -37,21 +40,74 @@ def as_code(text: str) -> str:
     return "\n".join("    " + line for line in text.splitlines())
 
 
+HPARAMS_RUN = "hparams"  # <run folder>/tensorboard/hparams: the HPARAMS tab's session of this run
+
+
+def log_hparams_session(
+    log_dir: str | Path, hparams: Mapping[str, object], final: Mapping[str, float], step: int
+) -> Path:
+    """The run as one session of TensorBoard's HPARAMS tab, in its own TensorBoard run
+    (``<log_dir>/hparams``): its hyperparameters, its final metrics as scalars, and its end.
+
+    No experiment summary is written: TensorBoard takes the first one it finds as the columns
+    of every run under ``--logdir`` (tensorboard issues 3597, 2942), so a fashion run's would
+    hide the polynomial's metrics. Without one, TensorBoard builds the columns from all sessions:
+    every run's hyperparameters, and as metrics every scalar in a session's run -- here exactly
+    the ``final/*`` ones, as the training curves stay in ``<log_dir>`` itself.
+    """
+    _, start, end = hparams_summaries(dict(hparams), dict(final))
+    folder = Path(log_dir) / HPARAMS_RUN
+    writer = SummaryWriter(log_dir=str(folder))
+    try:
+        writer.file_writer.add_summary(start, step)
+        for name, value in final.items():
+            writer.add_scalar(name, value, step)
+        writer.file_writer.add_summary(end, step)
+    finally:
+        writer.close()
+    return folder
+
+
 def log_run_summary(
     trainer: L.Trainer, cfg: DictConfig, metrics: Mapping[str, object], run_dir: str | Path
 ) -> None:
-    """Hparams tab: the flattened config with the run's final metrics (as ``final/<name>``, so
-    the scalar series keep one point per step); text tab: the config and the run record."""
+    """Hparams tab: the knobs people compare (``litlab.hparams``) with the run's final metrics
+    (as ``final/<name>``, so the training curves keep one point per step); text tab: the whole
+    config and the run record."""
     logger = tensorboard_logger(trainer)
     if logger is None:
         return
     final = {f"final/{name}": value for name, value in to_floats(metrics).items()}
-    logger.log_hyperparams(config_dict(cfg), final or None, step=trainer.global_step)
+    log_hparams_session(logger.log_dir, run_hparams(cfg), final, trainer.global_step)
     logger.experiment.add_text("run/config", as_code(OmegaConf.to_yaml(config_dict(cfg))))
     record = read_run_record(run_dir)
     if record is not None:
         logger.experiment.add_text("run/record", as_code(json.dumps(record, indent=2)))
     logger.experiment.flush()
+
+
+class TensorBoardLogger(loggers.TensorBoardLogger):
+    """Lightning's TensorBoard logger, drawing the model graph once per run.
+
+    Lightning asks for the graph at the start of fit and again of test; the second trace only
+    repeats the first. TensorBoard can only draw a graph from ``torch.jit.trace``, which torch
+    deprecates (a FutureWarning per trace): we use it knowingly, so its warning is silenced here,
+    around our own call, and nowhere else.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.graph_logged = False
+
+    def log_graph(self, model: L.LightningModule, input_array: Any = None) -> None:
+        if self.graph_logged:
+            return
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", r"`torch\.jit\.trace(_method)?` is deprecated", FutureWarning
+            )
+            super().log_graph(model, input_array)
+        self.graph_logged = True
 
 
 class LearningRateMonitor(callbacks.LearningRateMonitor):

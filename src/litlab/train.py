@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 
-from litlab.console import print_config, print_summary
+from litlab.console import print_config, print_summary, quiet_library_noise
 from litlab.cuda_check import drop_nvml_check_without_driver
 from litlab.results import write_metrics
 from litlab.seeding import seed_run
@@ -47,6 +47,7 @@ def best_checkpoint(trainer: L.Trainer) -> str | None:
 def run(cfg: DictConfig) -> float | None:
     """Train and/or test as the config says; return ``cfg.optimized_metric`` for sweepers."""
     drop_nvml_check_without_driver()  # no NVIDIA driver: ~0.35 ms less per Adam step
+    quiet_library_noise()  # no library deprecation warnings or advertisements on the console
     validate(cfg)
     seed_run(cfg)  # seed=null draws one and writes it into cfg.seed
     print_config(cfg)

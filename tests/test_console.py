@@ -1,0 +1,129 @@
+"""What a run prints on the console and keeps in its train.log, train.py run as a user runs it."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+from litlab.console import IGNORED_LOG_MESSAGES, quiet_library_noise
+from litlab.run_log import LoggedStream
+
+from .conftest import REPO, run_folder, run_train
+
+# a short polynomial run; log_every_n_steps below its 10 steps an epoch, so that Lightning has
+# no reason to warn about this run (it would, rightly, with fewer steps than the interval)
+SHORT = ["experiment=polynomial", "data.passes_per_epoch=1", "trainer.max_epochs=2",
+         "trainer.log_every_n_steps=5"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def normal_run(tmp_path_factory) -> subprocess.CompletedProcess[str]:
+    return run_train(*SHORT, f"paths.log_dir={tmp_path_factory.mktemp('outputs')}")
+
+
+def test_a_normal_run_prints_no_warnings_and_no_advertisement(normal_run):
+    assert normal_run.returncode == 0, normal_run.stderr[-3000:]
+    err = normal_run.stderr
+    # every warning is printed as "<file>.py:<line>: <message>" (Python's and Lightning's format)
+    assert not re.search(r"\.py:\d+: ", err), err
+    for noise in ("deprecated", "FutureWarning", "torch.jit.trace", "Tip:", "litlogger"):
+        assert noise not in err, err
+    assert "GPU available: False" in err  # Lightning's own messages are still there
+
+
+def test_the_console_still_shows_config_first_and_run_folder_last(normal_run):
+    out = normal_run.stdout
+    assert out.startswith("Config (python train.py --cfg job prints it without running):\n")
+    assert "\nFinal metrics:\n" in out
+    assert out.rstrip().splitlines()[-1] == f"Run folder: {run_folder(normal_run)}"
+    assert "Epoch 1: 100%" in out  # the progress bar, on the console only
+
+
+def test_train_log_holds_config_lightning_messages_metrics_and_no_progress_bar(normal_run):
+    folder = run_folder(normal_run)
+    log = (folder / "train.log").read_text()
+    assert "Config (python train.py --cfg job prints it without running):" in log
+    assert "optimized_metric: train/mse_ratio" in log
+    assert "[lightning.pytorch.utilities.rank_zero][INFO] - GPU available: False" in log
+    assert "`Trainer.fit` stopped: `max_epochs=2` reached." in log
+    assert "learned:       y = " in log  # what a callback printed
+    assert "\nFinal metrics:\n" in log and re.search(r"^  train/mse_ratio +\d", log, re.M)
+    assert log.rstrip().endswith(f"Run folder: {folder}")
+    assert "\r" not in log and "it/s" not in log and "Epoch 0" not in log
+    assert "Tip:" not in log and "deprecated" not in log
+
+
+def run_merged(*args: str) -> str:
+    """stdout and stderr in one stream, in the order printed (as a terminal shows them)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run(
+        [sys.executable, "train.py", *args], cwd=REPO, env=env, text=True, timeout=300,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    return result.stdout
+
+
+def only_run_folder(log_dir: Path) -> Path:
+    (folder,) = log_dir.glob("*/*/*")
+    return folder
+
+
+def test_an_error_in_training_gets_its_own_line_on_the_console_and_in_train_log(tmp_path):
+    output = run_merged(*SHORT, "model.optimizer.lr=0.5", f"paths.log_dir={tmp_path}")
+    last = output.rstrip("\n").split("\n")[-1]
+    # not glued to the progress bar, and the bar is not drawn again after it
+    assert last.startswith("error: training diverged: the loss is inf"), output[-2000:]
+    log = (only_run_folder(tmp_path) / "train.log").read_text()
+    assert log.rstrip("\n").split("\n")[-1] == last
+
+
+def test_a_failed_runs_traceback_is_in_train_log(tmp_path):
+    result = run_train(*SHORT, "trainer.precision=17", f"paths.log_dir={tmp_path}")
+    assert result.returncode == 1
+    assert "Precision 17 is invalid" in result.stderr  # Hydra's report on the console
+    log = (only_run_folder(tmp_path) / "train.log").read_text()
+    assert "The run failed:\nTraceback (most recent call last):" in log
+    assert "Precision 17 is invalid" in log
+    assert "Config (python train.py" in log  # what came before stays
+
+
+def test_logged_stream_copies_lines_without_what_a_terminal_overwrites():
+    console, log = io.StringIO(), io.StringIO()
+    stream = LoggedStream(console, log)
+    written = [
+        "Config:\n  seed: 1\n",
+        "\rEpoch 0:  50%|##   | 1/2",  # tqdm: each redraw starts with a carriage return
+        "\rEpoch 0: 100%|#####| 2/2",
+        "\n",
+        "\x1b[1mTotal params\x1b[0m: 4     \n",  # rich: colours and padding
+        "\n",  # an empty line printed on purpose
+        "last, no newline",
+    ]
+    for text in written:
+        stream.write(text)
+    stream.end()
+    assert console.getvalue() == "".join(written)  # the console gets everything, unchanged
+    assert log.getvalue() == "Config:\n  seed: 1\nTotal params: 4\n\nlast, no newline\n"
+
+
+def test_the_filters_drop_only_the_messages_they_name():
+    quiet_library_noise()
+    leaf_spec = "`isinstance(treespec, LeafSpec)` is deprecated, use ..."
+    with warnings.catch_warnings(record=True) as caught:
+        for module in ("lightning.pytorch.utilities._pytree", "litlab.elsewhere"):
+            warnings.warn_explicit(leaf_spec, FutureWarning, "x.py", 1, module, registry={})
+    assert [str(w.message) for w in caught] == [leaf_spec]  # only the one from elsewhere
+    (name,) = IGNORED_LOG_MESSAGES
+    logger = logging.getLogger(name)
+    tip = logging.makeLogRecord({"msg": "💡 Tip: For seamless cloud logging, try ..."})
+    other = logging.makeLogRecord({"msg": "GPU available: False, used: False"})
+    assert not logger.filter(tip) and logger.filter(other)
+    assert logging.getLogger("litlab").filter(tip)  # other loggers are left alone
