@@ -1,32 +1,38 @@
-"""Side-by-side speed of litlab against plain PyTorch loops, on the same machine and data.
+"""Side-by-side speed of litlab, plain PyTorch loops and a peer, on the same machine and data.
 
-    python benchmarks/bench.py results.json                 # CPU, 2 epochs of Fashion-MNIST
-    python benchmarks/bench.py results.json --device cuda   # data resident on the GPU
+    python benchmarks/bench.py results.json --rounds 3 --threads 1   # CPU, as the README's table
+    python benchmarks/bench.py results.json --device cuda            # data resident on the GPU
 
-Fashion-MNIST, batch 64, the default MLP (784-512-512-10):
-  (a) notes   -- the source notes' loop: torchvision ``ToTensor`` + ``Normalize`` per sample,
-                 ``DataLoader(batch_size=64, shuffle=True)``, SGD lr 1e-3, plain PyTorch;
-  (b) tensors -- a plain PyTorch loop over preloaded, normalised tensors, batches by slicing a
-                 seeded permutation; its optimizer is built from litlab's config (Adam lr 1e-3,
-                 fused), so that (b) against (c) measures the framework and nothing else;
-  (c) litlab  -- ``experiment=fashion`` built from the Hydra config as ``run()`` builds it
-                 (data module, model, TensorBoard logger, checkpointing, progress bar), timed
-                 by a callback from each training epoch's start to its end (validation excluded);
-  (l) Lightning floor -- the same data module and model under ``Trainer(barebones=True)``:
-                 Lightning's own per-step cost with every optional feature off, so the table
-                 shows how much of (c)'s gap to (b) is Lightning's loop and how much is litlab's.
-Polynomial: a plain loop against ``experiment=polynomial`` for the same number of SGD steps
-(litlab timed from the start of training to its end: epoch-end callbacks and checkpoints count),
-and the same Lightning floor.
+Fashion-MNIST, batch 64, the default MLP (784-512-512-10); seconds per training epoch, timed in
+the process from the epoch's first batch to its last (validation excluded):
+  (a) notes  -- the notes' loop: torchvision ``ToTensor`` + ``Normalize`` per sample,
+                ``DataLoader(shuffle=True)``, SGD lr 1e-3, no metrics;
+  (u) user   -- the loop a user writes over preloaded tensors: ``torch.optim.Adam(lr=1e-3)``
+                with its defaults, no metrics;
+  (b) plain  -- that loop doing litlab's per-step work: litlab's optimizer from its config
+                (Adam lr 1e-3, fused) and the loss and accuracy summed on the device every
+                step, read once per epoch: the baseline litlab must match;
+  (c) litlab -- ``experiment=fashion`` built as ``run()`` builds it (data module, model,
+                TensorBoard logger, checkpoints, progress bar, every callback), with its
+                default ``steps_per_call`` optimizer steps per ``training_step`` call;
+  (c1) litlab, ``steps_per_call=1``: one optimizer step per call, what fused steps save;
+  (p) peer   -- a LightningModule written the way lightning-hydra-template writes its MNIST
+                module: torchvision Dataset with per-sample transforms, ``DataLoader(shuffle=
+                True)``, torchmetrics objects updated and logged every step with
+                ``on_epoch=True``, automatic optimization, Lightning's default callbacks.
+Polynomial: the same number of SGD steps (8 epochs of 1000 steps of 200 points) as a plain loop
+(the loss summed on the device, as litlab's ``train/loss``) and as ``experiment=polynomial``
+(default ``steps_per_call``, and 1), from the start of training to its end.
 
-Each variant runs in its own process, so peak memory (max RSS, or CUDA max allocated) is its
-own. Prints a markdown table with the ratios; writes everything as JSON to the given path.
+Each variant runs in its own process (``--threads`` pins its torch threads), and ``--rounds``
+repeats them all in turn, so that a busy spell of a shared machine does not fall on one
+variant alone. Prints a markdown table (medians with the range over all epochs of all rounds,
+ratios, targets); writes everything as JSON to the given path.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import math
 import os
@@ -43,12 +49,32 @@ import torch
 from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
-VARIANTS = ("notes", "tensors", "litlab", "floor", "poly_plain", "poly_litlab", "poly_floor")
+FASHION = ("notes", "user", "plain", "litlab", "litlab_k1", "peer")
+POLYNOMIAL = ("poly_plain", "poly_litlab", "poly_litlab_k1")
+VARIANTS = FASHION + POLYNOMIAL
+NAMES = {
+    "notes": "(a) notes' loop: ToTensor per sample, DataLoader, SGD",
+    "user": "(u) user's loop over tensors: default Adam, no metrics",
+    "plain": "(b) plain loop doing litlab's step: fused Adam, loss + acc sums",
+    "litlab": "(c) litlab experiment=fashion",
+    "litlab_k1": "(c1) litlab steps_per_call=1",
+    "peer": "(p) peer: lightning-hydra-template's way",
+    "poly_plain": "plain loop (loss summed on the device)",
+    "poly_litlab": "litlab experiment=polynomial",
+    "poly_litlab_k1": "litlab experiment=polynomial steps_per_call=1",
+}
+TRAIN_SAMPLES = 55_000  # the 60k training images less the 5k validation split
+NORMALIZE = ((0.2860,), (0.3530,))
 
 
 def sync(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()
+
+
+def now(device: str) -> float:
+    sync(device)
+    return time.perf_counter()
 
 
 def peak_memory_mb(device: str) -> float:
@@ -61,98 +87,6 @@ def mlp() -> nn.Module:
     from litlab.models.mlp import MLP
 
     return MLP()
-
-
-def epochs_of(args: argparse.Namespace, run_epoch) -> list[float]:
-    times = []
-    for _ in range(args.epochs):
-        sync(args.device)
-        start = time.perf_counter()
-        run_epoch()
-        sync(args.device)
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def notes_loop(args: argparse.Namespace) -> dict:
-    """(a) Per-sample transforms and a collating DataLoader, as the source notes train."""
-    from torch.utils.data import DataLoader
-    from torchvision import transforms
-    from torchvision.datasets import FashionMNIST
-
-    transform = transforms.Compose(
-        [transforms.ToTensor(), transforms.Normalize((0.2860,), (0.3530,))]
-    )
-    dataset = FashionMNIST(str(args.data_dir), train=True, transform=transform)
-    dataset = torch.utils.data.Subset(dataset, range(55_000))  # as many samples as (b), (c)
-    loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True)
-    torch.manual_seed(0)
-    model = mlp().to(args.device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
-
-    def epoch() -> None:
-        model.train()
-        for i, (x, y) in enumerate(loader):
-            if i == args.limit_batches:
-                break
-            x, y = x.to(args.device), y.to(args.device)
-            loss = loss_fn(model(x), y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-
-    return {"epoch_s": epochs_of(args, epoch), "samples": samples_per_epoch(args, 55_000)}
-
-
-def preloaded_train_set(args: argparse.Namespace):
-    from litlab.data.fashion import FashionMNISTDataModule
-
-    dm = FashionMNISTDataModule(data_dir=args.data_dir, allow_download=False)
-    dm.setup("fit")
-    return dm.train_set.to(args.device)
-
-
-def litlab_optimizer(model: nn.Module) -> torch.optim.Optimizer:
-    """The optimizer ``experiment=fashion`` configures (Adam lr 1e-3, fused), for a fair (b)."""
-    from hydra.utils import instantiate
-
-    with tempfile.TemporaryDirectory() as output_dir:
-        cfg = compose(["experiment=fashion"], output_dir)
-    return instantiate(cfg.model.optimizer)(params=model.parameters())
-
-
-def tensors_loop(args: argparse.Namespace) -> dict:
-    """(b) The same MLP over preloaded tensors: the plain-PyTorch floor for this data path."""
-    data = preloaded_train_set(args)
-    images, labels = data.tensors
-    torch.manual_seed(0)
-    model = mlp().to(args.device)
-    optimizer = litlab_optimizer(model)
-    loss_fn = nn.CrossEntropyLoss()
-    generator = torch.Generator().manual_seed(0)
-
-    def epoch() -> None:
-        model.train()
-        order = torch.randperm(len(labels), generator=generator).to(args.device)
-        total = torch.zeros((), device=args.device)
-        for i, index in enumerate(order.split(args.batch_size)):
-            if i == args.limit_batches:
-                break
-            loss = loss_fn(model(images[index]), labels[index])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.detach()
-        total.item()  # one sync per epoch, as a loop that reports its mean loss has
-
-    return {"epoch_s": epochs_of(args, epoch), "samples": samples_per_epoch(args, len(labels))}
-
-
-def samples_per_epoch(args: argparse.Namespace, size: int) -> int:
-    if args.limit_batches is None:
-        return size
-    return min(size, args.limit_batches * args.batch_size)
 
 
 def compose(overrides: list[str], output_dir: str):
@@ -171,93 +105,270 @@ def compose(overrides: list[str], output_dir: str):
     return cfg
 
 
-def fit_litlab(overrides: list[str], device: str, barebones: bool = False):
-    """Build the objects as ``litlab.train.run`` does, add a timer, and fit.
+def batches_per_epoch(args: argparse.Namespace) -> int:
+    full = math.ceil(TRAIN_SAMPLES / args.batch_size)
+    return full if args.limit_batches is None else min(full, args.limit_batches)
 
-    ``barebones``: the same data module and model, but a bare ``Trainer(barebones=True)``
-    (Lightning's own floor: no logger, checkpoints, progress bar, summary or litlab callbacks).
-    """
+
+def samples_per_epoch(args: argparse.Namespace) -> int:
+    return min(TRAIN_SAMPLES, batches_per_epoch(args) * args.batch_size)
+
+
+def timed_epochs(args: argparse.Namespace, run_epoch) -> list[float]:
+    times = []
+    for _ in range(args.epochs):
+        start = now(args.device)
+        run_epoch()
+        times.append(now(args.device) - start)
+    return times
+
+
+# -- plain loops -----------------------------------------------------------------------------
+
+
+def notes_loop(args: argparse.Namespace) -> dict:
+    """(a) Per-sample transforms and a collating DataLoader, as the source notes train."""
+    from torch.utils.data import DataLoader, Subset
+    from torchvision import transforms
+    from torchvision.datasets import FashionMNIST
+
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(*NORMALIZE)])
+    dataset = FashionMNIST(str(args.data_dir), train=True, transform=transform)
+    loader = DataLoader(
+        Subset(dataset, range(TRAIN_SAMPLES)), batch_size=args.batch_size, shuffle=True
+    )
+    torch.manual_seed(0)
+    model = mlp().to(args.device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def epoch() -> None:
+        model.train()
+        for i, (x, y) in enumerate(loader):
+            if i == batches_per_epoch(args):
+                break
+            x, y = x.to(args.device), y.to(args.device)
+            loss = loss_fn(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    return {"epoch_s": timed_epochs(args, epoch), "samples": samples_per_epoch(args)}
+
+
+def preloaded_train_set(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 55k training images litlab trains on, normalised, on the device."""
+    from litlab.data.fashion import FashionMNISTDataModule
+
+    dm = FashionMNISTDataModule(data_dir=args.data_dir, allow_download=False)
+    dm.setup("fit")
+    images, labels = dm.train_set.to(args.device).tensors
+    return images, labels
+
+
+def litlab_optimizer(model: nn.Module) -> torch.optim.Optimizer:
+    """The optimizer ``experiment=fashion`` configures (Adam lr 1e-3, fused)."""
+    from hydra.utils import instantiate
+
+    with tempfile.TemporaryDirectory() as output_dir:
+        cfg = compose(["experiment=fashion"], output_dir)
+    return instantiate(cfg.model.optimizer)(params=model.parameters())
+
+
+def tensors_loop(args: argparse.Namespace, litlab_work: bool) -> dict:
+    """(u) and (b): the MLP over preloaded tensors, batches by slicing a seeded permutation."""
+    images, labels = preloaded_train_set(args)
+    torch.manual_seed(0)
+    model = mlp().to(args.device)
+    if litlab_work:
+        optimizer = litlab_optimizer(model)
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    generator = torch.Generator().manual_seed(0)
+
+    def epoch() -> None:
+        model.train()
+        order = torch.randperm(len(labels), generator=generator).to(args.device)
+        sums = torch.zeros(4, device=args.device)  # loss x n, n, correct x n, n
+        loss_sum, seen, acc_sum, seen_acc = sums  # views
+        for i, index in enumerate(order.split(args.batch_size)):
+            if i == batches_per_epoch(args):
+                break
+            x, y = images[index], labels[index]
+            logits = model(x)
+            loss = loss_fn(logits, y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if litlab_work:  # what litlab's step adds (EpochMean.update, twice)
+                loss_sum.add_(loss.detach(), alpha=len(y))
+                seen.add_(len(y))
+                acc_sum.add_((logits.argmax(-1) == y).float().mean(), alpha=len(y))
+                seen_acc.add_(len(y))
+        if litlab_work:
+            (sums[0] / sums[1]).item(), (sums[2] / sums[3]).item()  # the epoch's means, once
+
+    return {"epoch_s": timed_epochs(args, epoch), "samples": samples_per_epoch(args)}
+
+
+# -- Lightning: litlab and the peer ----------------------------------------------------------
+
+
+def epoch_timer(device: str):
+    """A callback timing each training epoch, from its start to validation's (or its end)."""
+    import lightning as L
+
+    class EpochTimer(L.Callback):
+        def __init__(self) -> None:
+            self.epoch_s: list[float] = []
+            self.start = self.end = None
+            self.fit_s = math.nan
+            self.steps = 0
+
+        def on_train_start(self, trainer, pl_module) -> None:
+            self.fit_start = now(device)
+
+        def on_train_epoch_start(self, trainer, pl_module) -> None:
+            self.start, self.end = now(device), None
+
+        def on_validation_start(self, trainer, pl_module) -> None:
+            if self.start is not None and self.end is None:  # not the sanity check
+                self.end = now(device)
+
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            self.epoch_s.append((self.end or now(device)) - self.start)
+
+        def on_train_end(self, trainer, pl_module) -> None:
+            self.fit_s = now(device) - self.fit_start
+            self.steps = trainer.global_step
+
+    return EpochTimer()
+
+
+def fit_litlab(overrides: list[str], device: str):
+    """Build the objects as ``litlab.train.run`` does, add the timer, and fit."""
     import lightning as L
     from hydra.utils import instantiate
 
-    from litlab.train import instantiate_group
-
-    class Timer(L.Callback):
-        def __init__(self) -> None:
-            self.epoch_start = self.epoch_end = None
-            self.epoch_s: list[float] = []
-            self.fit_s = float("nan")
-            self.steps = 0
-
-        def _now(self) -> float:
-            sync(device)
-            return time.perf_counter()
-
-        def on_train_start(self, trainer, pl_module) -> None:
-            self.fit_start = self._now()
-
-        def on_train_epoch_start(self, trainer, pl_module) -> None:
-            self.epoch_start, self.epoch_end = self._now(), None
-
-        def on_validation_start(self, trainer, pl_module) -> None:  # training part ends here
-            # (trainer.training is already False here; the sanity check's value is reset at
-            # the next on_train_epoch_start)
-            if self.epoch_end is None:
-                self.epoch_end = self._now()
-
-        def on_train_epoch_end(self, trainer, pl_module) -> None:
-            end = self.epoch_end if self.epoch_end is not None else self._now()
-            self.epoch_s.append(end - self.epoch_start)
-
-        def on_train_end(self, trainer, pl_module) -> None:
-            self.fit_s = self._now() - self.fit_start
-            self.steps = trainer.global_step
+    from litlab.train import build_trainer, instantiate_group
 
     if device == "cuda":
         overrides = [*overrides, "trainer=gpu"]
     with tempfile.TemporaryDirectory() as output_dir:
         cfg = compose(overrides, output_dir)
         L.seed_everything(cfg.seed, workers=True)
-        datamodule = instantiate(cfg.data)
-        model = instantiate(cfg.model)
-        timer = Timer()
-        if barebones:
-            trainer = L.Trainer(
-                barebones=True,
-                callbacks=[timer],
-                accelerator=cfg.trainer.accelerator,
-                devices=1,
-                max_epochs=cfg.trainer.max_epochs,
-                limit_train_batches=cfg.trainer.get("limit_train_batches"),
-                limit_val_batches=cfg.trainer.get("limit_val_batches"),
-                num_sanity_val_steps=0,
-            )
-        else:
-            trainer = instantiate(
-                cfg.trainer,
-                callbacks=[*instantiate_group(cfg.get("callbacks")), timer],
-                logger=instantiate_group(cfg.get("logger")) or False,
-            )
+        datamodule, model = instantiate(cfg.data), instantiate(cfg.model)
+        timer = epoch_timer(device)
+        trainer = build_trainer(cfg, callbacks=[*instantiate_group(cfg.callbacks), timer])
         trainer.fit(model, datamodule=datamodule)
     return timer, cfg
 
 
-def litlab_fashion(args: argparse.Namespace, barebones: bool = False) -> dict:
-    """(c) ``python train.py experiment=fashion`` up to the end of training; (l) with
-    ``barebones``."""
+def litlab_fashion(args: argparse.Namespace, steps_per_call: int | None = None) -> dict:
+    """(c), or (c1) with ``steps_per_call=1``."""
     overrides = [
         "experiment=fashion",
         f"trainer.max_epochs={args.epochs}",
         f"data.batch_size={args.batch_size}",
         f"paths.data_dir={args.data_dir}",
     ]
-    if args.limit_batches is not None:
+    if steps_per_call is not None:
+        overrides.append(f"steps_per_call={steps_per_call}")
+    if args.limit_batches is not None:  # Lightning counts calls of steps_per_call batches
+        with tempfile.TemporaryDirectory() as output_dir:
+            per_call = steps_per_call or compose(overrides, output_dir).steps_per_call
         overrides += [
-            f"trainer.limit_train_batches={args.limit_batches}",
+            f"trainer.limit_train_batches={math.ceil(args.limit_batches / per_call)}",
             f"trainer.limit_val_batches={args.limit_batches}",
         ]
-    timer, _ = fit_litlab(overrides, args.device, barebones)
-    return {"epoch_s": timer.epoch_s, "samples": samples_per_epoch(args, 55_000)}
+    timer, _ = fit_litlab(overrides, args.device)
+    return {"epoch_s": timer.epoch_s, "samples": samples_per_epoch(args), "steps": timer.steps}
+
+
+def peer_module():
+    """What lightning-hydra-template's MNIST module does, on litlab's MLP."""
+    import lightning as L
+    from torchmetrics import MaxMetric, MeanMetric
+    from torchmetrics.classification.accuracy import Accuracy
+
+    class PeerModule(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.save_hyperparameters(logger=False)
+            self.net = mlp()
+            self.criterion = nn.CrossEntropyLoss()
+            self.train_acc = Accuracy(task="multiclass", num_classes=10)
+            self.val_acc = Accuracy(task="multiclass", num_classes=10)
+            self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
+            self.val_acc_best = MaxMetric()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net(x)
+
+        def model_step(self, batch):
+            x, y = batch
+            logits = self(x)
+            return self.criterion(logits, y), logits.argmax(dim=1), y
+
+        def training_step(self, batch, batch_idx):
+            loss, preds, targets = self.model_step(batch)
+            self.train_loss(loss)
+            self.train_acc(preds, targets)
+            self.log("train/loss", self.train_loss, on_step=False, on_epoch=True, prog_bar=True)
+            self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
+            return loss
+
+        def validation_step(self, batch, batch_idx):
+            loss, preds, targets = self.model_step(batch)
+            self.val_loss(loss)
+            self.val_acc(preds, targets)
+            self.log("val/loss", self.val_loss, on_step=False, on_epoch=True, prog_bar=True)
+            self.log("val/acc", self.val_acc, on_step=False, on_epoch=True, prog_bar=True)
+
+        def on_validation_epoch_end(self) -> None:
+            self.val_acc_best(self.val_acc.compute())
+            self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True, prog_bar=True)
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+    return PeerModule()
+
+
+def peer(args: argparse.Namespace) -> dict:
+    """(p) The template's way: Dataset with per-sample transforms, torchmetrics logged per step."""
+    import lightning as L
+    from torch.utils.data import DataLoader, random_split
+    from torchvision import transforms
+    from torchvision.datasets import FashionMNIST
+
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(*NORMALIZE)])
+    dataset = FashionMNIST(str(args.data_dir), train=True, transform=transform)
+    split = torch.Generator().manual_seed(42)
+    train, val = random_split(dataset, [TRAIN_SAMPLES, len(dataset) - TRAIN_SAMPLES], split)
+    L.seed_everything(42)
+    timer = epoch_timer(args.device)
+    with tempfile.TemporaryDirectory() as root:
+        trainer = L.Trainer(
+            accelerator="gpu" if args.device == "cuda" else "cpu",
+            devices=1,
+            max_epochs=args.epochs,
+            default_root_dir=root,
+            logger=False,
+            callbacks=[timer],
+            limit_train_batches=args.limit_batches,
+            limit_val_batches=args.limit_batches,
+        )
+        trainer.fit(
+            peer_module(),
+            DataLoader(train, batch_size=args.batch_size, shuffle=True),
+            DataLoader(val, batch_size=args.batch_size),
+        )
+    return {"epoch_s": timer.epoch_s, "samples": samples_per_epoch(args)}
+
+
+# -- polynomial ------------------------------------------------------------------------------
 
 
 def poly_overrides(args: argparse.Namespace) -> list[str]:
@@ -267,13 +378,16 @@ def poly_overrides(args: argparse.Namespace) -> list[str]:
     return overrides
 
 
-def poly_litlab(args: argparse.Namespace, barebones: bool = False) -> dict:
-    timer, _ = fit_litlab(poly_overrides(args), args.device, barebones)
+def poly_litlab(args: argparse.Namespace, steps_per_call: int | None = None) -> dict:
+    overrides = poly_overrides(args)
+    if steps_per_call is not None:
+        overrides.append(f"steps_per_call={steps_per_call}")
+    timer, _ = fit_litlab(overrides, args.device)
     return {"fit_s": timer.fit_s, "steps": timer.steps}
 
 
 def poly_plain(args: argparse.Namespace) -> dict:
-    """The same number of SGD steps on the cubic, as a plain loop over tensors."""
+    """The same number of SGD steps on the cubic as a plain loop over tensors."""
     from omegaconf import OmegaConf
 
     from litlab.data.sine import SineDataset
@@ -285,35 +399,40 @@ def poly_plain(args: argparse.Namespace) -> dict:
         epochs = cfg.trainer.max_epochs
     dataset = SineDataset(data["num_points"])
     x, y = dataset.x.to(args.device), dataset.y.to(args.device)
-    passes = epochs * data["passes_per_epoch"]
     torch.manual_seed(0)
     model = Polynomial3().to(args.device)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.model.optimizer.lr)
     loss_fn = nn.MSELoss()
     generator = torch.Generator().manual_seed(0)
     steps = 0
-    sync(args.device)
-    start = time.perf_counter()
-    for _ in range(passes):
-        order = torch.randperm(len(x), generator=generator).to(args.device)
-        for index in order.split(data["batch_size"]):
-            loss = loss_fn(model(x[index]), y[index])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            steps += 1
-    sync(args.device)
-    return {"fit_s": time.perf_counter() - start, "steps": steps}
+    start = now(args.device)
+    for _ in range(epochs):
+        sums = torch.zeros(2, device=args.device)
+        loss_sum, seen = sums
+        for _ in range(data["passes_per_epoch"]):
+            order = torch.randperm(len(x), generator=generator).to(args.device)
+            for index in order.split(data["batch_size"]):
+                loss = loss_fn(model(x[index]), y[index])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                loss_sum.add_(loss.detach(), alpha=len(index))
+                seen.add_(len(index))
+                steps += 1
+        (sums[0] / sums[1]).item()  # the epoch's train/loss, once
+    return {"fit_s": now(args.device) - start, "steps": steps}
 
 
 RUNNERS = {
     "notes": notes_loop,
-    "tensors": tensors_loop,
+    "user": lambda args: tensors_loop(args, litlab_work=False),
+    "plain": lambda args: tensors_loop(args, litlab_work=True),
     "litlab": litlab_fashion,
-    "floor": functools.partial(litlab_fashion, barebones=True),
+    "litlab_k1": lambda args: litlab_fashion(args, steps_per_call=1),
+    "peer": peer,
     "poly_plain": poly_plain,
     "poly_litlab": poly_litlab,
-    "poly_floor": functools.partial(poly_litlab, barebones=True),
+    "poly_litlab_k1": lambda args: poly_litlab(args, steps_per_call=1),
 }
 
 
@@ -328,115 +447,78 @@ def run_variant(args: argparse.Namespace) -> None:
     Path(args.output).write_text(json.dumps(result))
 
 
+# -- the report ------------------------------------------------------------------------------
+
+
 def combine(rounds: list[dict]) -> dict:
-    """One variant's rounds in one entry: the median over every epoch (or every round's
-    µs/step) of all rounds, and the largest peak memory."""
+    """One variant's rounds in one entry: the median and range over all epochs of all rounds
+    (the polynomial: over the rounds' µs per step), and the largest peak memory."""
     result = {"rounds": rounds, "peak_memory_mb": max(r["peak_memory_mb"] for r in rounds)}
     if "epoch_s" in rounds[0]:
-        result["epoch_s"] = [t for r in rounds for t in r["epoch_s"]]
-        result["samples"] = rounds[0]["samples"]
-        result["median_epoch_s"] = statistics.median(result["epoch_s"])
-        result["best_epoch_s"] = min(result["epoch_s"])  # the least disturbed by other load
-        result["samples_per_s"] = result["samples"] / result["median_epoch_s"]
+        values = [t for r in rounds for t in r["epoch_s"]]
+        result.update(epoch_s=values, samples=rounds[0]["samples"])
+        result["samples_per_s"] = result["samples"] / statistics.median(values)
     else:
-        result["steps"] = rounds[0]["steps"]
-        result["us_per_step"] = statistics.median(1e6 * r["fit_s"] / r["steps"] for r in rounds)
-        result["fit_s"] = result["us_per_step"] * result["steps"] / 1e6
+        values = [1e6 * r["fit_s"] / r["steps"] for r in rounds]
+        result.update(us_per_step=values, steps=rounds[0]["steps"])
+    result.update(median=statistics.median(values), low=min(values), high=max(values))
     return result
-
-
-def child_args(args: argparse.Namespace, variant: str, output: Path) -> list[str]:
-    argv = [sys.executable, __file__, str(output), "--variant", variant]
-    argv += ["--device", args.device, "--epochs", str(args.epochs)]
-    argv += ["--batch-size", str(args.batch_size), "--data-dir", str(args.data_dir)]
-    if args.limit_batches is not None:
-        argv += ["--limit-batches", str(args.limit_batches)]
-    if args.poly_epochs is not None:
-        argv += ["--poly-epochs", str(args.poly_epochs)]
-    if args.threads is not None:
-        argv += ["--threads", str(args.threads)]
-    return argv
 
 
 def ratio(a: float, b: float) -> float:
     return a / b if b else math.nan
 
 
-def table(results: dict) -> str:
-    r = results["variants"]
+def targets(results: dict, device: str) -> list[dict]:
+    """Each target: what is compared, the measured ratio of medians, the limit, met or not."""
+    r = {name: v["median"] for name, v in results["variants"].items()}
     rows = [
-        "| variant | median s/epoch | best s/epoch | samples/s | peak memory (MiB) "
-        "| vs (b) tensors loop |",
-        "|---|---|---|---|---|---|",
+        ("litlab epoch / (b) plain loop's", ratio(r["litlab"], r["plain"]), "<=", 1.0),
+        ("litlab epoch / (u) user's loop's", ratio(r["litlab"], r["user"]), "<", 1.0),
+        ("(p) peer epoch / litlab's", ratio(r["peer"], r["litlab"]), ">=", 5.0),
+        ("polynomial: litlab µs per step / plain's",
+         ratio(r["poly_litlab"], r["poly_plain"]), "<=", 1.3),
+    ]  # fmt: skip
+    if device == "cpu":
+        rows[0] = (rows[0][0], rows[0][1], "<=", 1.05)
+    checks = {"<=": float.__le__, "<": float.__lt__, ">=": float.__ge__}
+    return [
+        {"target": name, "measured": value, "limit": f"{op} {limit:g}",
+         "met": bool(checks[op](float(value), float(limit)))}
+        for name, value, op, limit in rows
+    ]  # fmt: skip
+
+
+def table(results: dict) -> str:
+    v = results["variants"]
+    rows = [
+        "| Fashion-MNIST, batch 64 | s/epoch (median) | range | samples/s | peak MiB "
+        "| vs (b) | vs (u) |",
+        "|---|---|---|---|---|---|---|",
     ]
-    names = {
-        "notes": "(a) notes loop: ToTensor per sample, DataLoader",
-        "tensors": "(b) plain loop over preloaded tensors",
-        "litlab": "(c) litlab experiment=fashion",
-        "floor": "(l) Lightning floor: Trainer(barebones=True)",
-    }
-    for key, name in names.items():
-        v = r[key]
-        vs_tensors = ratio(v["median_epoch_s"], r["tensors"]["median_epoch_s"])
+    for key in FASHION:
+        x = v[key]
         rows.append(
-            f"| {name} | {v['median_epoch_s']:.3f} | {v['best_epoch_s']:.3f} | "
-            f"{v['samples_per_s']:.0f} | "
-            f"{v['peak_memory_mb']:.0f} | {vs_tensors:.2f}x |"
+            f"| {NAMES[key]} | {x['median']:.3f} | {x['low']:.3f}-{x['high']:.3f} "
+            f"| {x['samples_per_s']:.0f} | {x['peak_memory_mb']:.0f} "
+            f"| {ratio(x['median'], v['plain']['median']):.2f}x "
+            f"| {ratio(x['median'], v['user']['median']):.2f}x |"
         )
     rows += [
         "",
-        "| polynomial | steps | total s | µs/step | peak memory (MiB) | vs plain loop |",
-        "|---|---|---|---|---|---|",
+        "| polynomial | steps | µs/step (median) | range | vs plain |",
+        "|---|---|---|---|---|",
     ]
-    poly_names = (
-        ("poly_plain", "plain loop"),
-        ("poly_litlab", "litlab experiment=polynomial"),
-        ("poly_floor", "Lightning floor: Trainer(barebones=True)"),
-    )
-    plain_us = r["poly_plain"]["us_per_step"]
-    for key, name in poly_names:
-        v = r[key]
+    for key in POLYNOMIAL:
+        x = v[key]
         rows.append(
-            f"| {name} | {v['steps']} | {v['fit_s']:.3f} | {v['us_per_step']:.0f} | "
-            f"{v['peak_memory_mb']:.0f} | {ratio(v['us_per_step'], plain_us):.2f}x |"
+            f"| {NAMES[key]} | {x['steps']} | {x['median']:.0f} | {x['low']:.0f}-{x['high']:.0f} "
+            f"| {ratio(x['median'], v['poly_plain']['median']):.2f}x |"
         )
-    t = results["targets"]
-    rows += [
-        "",
-        "| target | litlab | met | Lightning floor (l) |",
-        "|---|---|---|---|",
-        f"| litlab epoch <= {t['litlab_vs_tensors_max']:.2f}x loop (b) | "
-        f"{t['litlab_vs_tensors']:.2f}x | {t['litlab_vs_tensors_met']} | "
-        f"{t['floor_vs_tensors']:.2f}x |",
-        f"| litlab >= 2.5x faster than loop (a) | {t['notes_vs_litlab']:.2f}x | "
-        f"{t['notes_vs_litlab_met']} | {t['notes_vs_floor']:.2f}x |",
-        f"| polynomial <= 2x plain loop | {t['poly_litlab_vs_plain']:.2f}x | "
-        f"{t['poly_litlab_vs_plain_met']} | {t['poly_floor_vs_plain']:.2f}x |",
-    ]
+    rows += ["", "| target | measured | limit | met |", "|---|---|---|---|"]
+    for t in results["targets"]:
+        rows.append(f"| {t['target']} | {t['measured']:.2f} | {t['limit']} | {t['met']} |")
     return "\n".join(rows)
-
-
-def targets(results: dict, device: str) -> dict:
-    r = results["variants"]
-    limit = 1.25 if device == "cuda" else 1.10
-    litlab_vs_tensors = ratio(r["litlab"]["median_epoch_s"], r["tensors"]["median_epoch_s"])
-    notes_vs_litlab = ratio(r["notes"]["median_epoch_s"], r["litlab"]["median_epoch_s"])
-    poly = ratio(r["poly_litlab"]["us_per_step"], r["poly_plain"]["us_per_step"])
-    floor_s = r["floor"]["median_epoch_s"]
-    return {
-        "floor_vs_tensors": ratio(floor_s, r["tensors"]["median_epoch_s"]),
-        "notes_vs_floor": ratio(r["notes"]["median_epoch_s"], floor_s),
-        "poly_floor_vs_plain": ratio(
-            r["poly_floor"]["us_per_step"], r["poly_plain"]["us_per_step"]
-        ),
-        "litlab_vs_tensors": litlab_vs_tensors,
-        "litlab_vs_tensors_max": limit,
-        "litlab_vs_tensors_met": litlab_vs_tensors <= limit,
-        "notes_vs_litlab": notes_vs_litlab,
-        "notes_vs_litlab_met": notes_vs_litlab >= 2.5,
-        "poly_litlab_vs_plain": poly,
-        "poly_litlab_vs_plain_met": poly <= 2.0,
-    }
 
 
 def machine(device: str) -> dict:
@@ -453,7 +535,21 @@ def machine(device: str) -> dict:
     return info
 
 
-def main(argv: list[str] | None = None) -> int:
+def child_args(args: argparse.Namespace, variant: str, output: Path) -> list[str]:
+    argv = [sys.executable, __file__, str(output), "--variant", variant]
+    argv += ["--device", args.device, "--epochs", str(args.epochs)]
+    argv += ["--batch-size", str(args.batch_size), "--data-dir", str(args.data_dir)]
+    for flag, value in (
+        ("--limit-batches", args.limit_batches),
+        ("--poly-epochs", args.poly_epochs),
+        ("--threads", args.threads),
+    ):
+        if value is not None:
+            argv += [flag, str(value)]
+    return argv
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("output", type=Path, help="where to write the results as JSON")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
@@ -472,13 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads per variant (default: torch's)"
     )
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        default=1,
-        help="run every variant this many times, interleaved, so that a busy spell of the "
-        "machine does not fall on one variant alone (medians over all rounds)",
-    )
+    parser.add_argument("--rounds", type=int, default=1, help="repeat every variant, in turn")
     parser.add_argument(
         "--in-process",
         action="store_true",
@@ -486,10 +576,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda needs a CUDA GPU, and none is available here")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     if args.variant:
         run_variant(args)
         return 0
@@ -499,15 +594,12 @@ def main(argv: list[str] | None = None) -> int:
     ensure_fashion_mnist(args.data_dir)
     results: dict = {"device": args.device, "machine": machine(args.device)}
     results["settings"] = {
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "limit_batches": args.limit_batches,
-        "poly_epochs": args.poly_epochs,
-        "threads": torch.get_num_threads(),
-        "in_process": args.in_process,
-        "rounds": args.rounds,
-    }
+        key: getattr(args, key)
+        for key in ("epochs", "batch_size", "limit_batches", "poly_epochs", "rounds", "in_process")
+    } | {"threads": torch.get_num_threads()}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), *sys.path])}
+    if args.threads is not None:
+        env["OMP_NUM_THREADS"] = str(args.threads)
     rounds: dict[str, list[dict]] = {variant: [] for variant in VARIANTS}
     with tempfile.TemporaryDirectory() as tmp:
         for round_number in range(1, args.rounds + 1):
@@ -515,12 +607,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"round {round_number}/{args.rounds}: {variant} ...", file=sys.stderr)
                 out = Path(tmp) / f"{variant}.json"
                 if args.in_process:
-                    namespace = {**vars(args), "variant": variant, "output": out}
-                    run_variant(argparse.Namespace(**namespace))
+                    run_variant(
+                        argparse.Namespace(**{**vars(args), "variant": variant, "output": out})
+                    )
                 else:
                     command = child_args(args, variant, out)
                     subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
                 rounds[variant].append(json.loads(out.read_text()))
+    results["machine"]["load_average_after"] = os.getloadavg()
     results["variants"] = {variant: combine(rounds[variant]) for variant in VARIANTS}
     results["targets"] = targets(results, args.device)
     results["table"] = table(results)

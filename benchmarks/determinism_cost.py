@@ -22,7 +22,7 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 
 from litlab.seeding import seed_run  # noqa: E402
-from litlab.train import instantiate_group  # noqa: E402
+from litlab.train import build_trainer, instantiate_group  # noqa: E402
 
 
 class EpochTimer(L.Callback):
@@ -54,14 +54,15 @@ def epoch_seconds(deterministic: bool, epochs: int, overrides: list[str]) -> lis
                 "~callbacks.progress_bar",
                 "+trainer.enable_progress_bar=false",
                 "~callbacks.model_checkpoint",
+                "~callbacks.last_checkpoint",
                 "+trainer.enable_checkpointing=false",
                 *overrides,
             ],
         )
         seed_run(cfg)
         timer = EpochTimer()
-        trainer = instantiate(
-            cfg.trainer, callbacks=[*instantiate_group(cfg.callbacks), timer], logger=False
+        trainer = build_trainer(
+            cfg, callbacks=[*instantiate_group(cfg.callbacks), timer], logger=False
         )
         trainer.fit(instantiate(cfg.model), datamodule=instantiate(cfg.data))
         return timer.seconds

@@ -14,6 +14,8 @@ from litlab.data.fashion import FashionMNISTDataModule
 from litlab.data.fashion_files import DataUnavailableError, ensure_fashion_mnist, raw_folder
 from litlab.data.sine import SineDataModule, SineDataset
 
+from .conftest import plain_batches
+
 
 def test_sine_dataset_is_sin_on_minus_pi_to_pi():
     dataset = SineDataset(2000)
@@ -27,9 +29,8 @@ def test_sine_dataset_is_sin_on_minus_pi_to_pi():
 
 def test_sine_batches_are_shuffled_by_the_seed_alone():
     def first_epoch(seed: int) -> torch.Tensor:
-        return torch.cat(
-            [x for x, _ in SineDataModule(batch_size=200, seed=seed).train_dataloader()]
-        )
+        loader = SineDataModule(batch_size=200, seed=seed).train_dataloader()
+        return torch.cat([x for x, _ in plain_batches(loader)])
 
     torch.manual_seed(0)
     a = first_epoch(1)
@@ -37,7 +38,7 @@ def test_sine_batches_are_shuffled_by_the_seed_alone():
     assert torch.equal(a, first_epoch(1))
     assert not torch.equal(a, first_epoch(2))
     assert torch.equal(a.sort().values, SineDataset(2000).x)  # a permutation of all points
-    batches = list(SineDataModule(num_points=500, batch_size=100).train_dataloader())
+    batches = plain_batches(SineDataModule(num_points=500, batch_size=100).train_dataloader())
     assert len(batches) == 5 and batches[0][0].shape == (100,)
 
 
@@ -71,7 +72,7 @@ def test_datamodule_reads_a_tiny_idx_dataset_from_a_local_copy(tmp_path):
     dm.setup("fit")
     dm.setup("test")
     assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (90, 10, 20)
-    x, y = next(iter(dm.train_dataloader()))
+    x, y = plain_batches(dm.train_dataloader())[0]
     assert x.shape == (16, 1, 28, 28) and x.dtype == torch.float32 and y.shape == (16,)
     assert y.min() >= 0 and y.max() < 10
     # normalised: (pixel/255 - mean) / std

@@ -49,9 +49,14 @@ class ResumableShuffle(SpawnSafeGenerator):
 
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {"generator": self.generator.get_state()}
-        if self._epoch_start is not None:
+        if self._epoch_start is not None and not self._epoch_finished():
             state.update(epoch_start=self._epoch_start, calls_done=self._calls_done)
         return state
+
+    def _epoch_finished(self) -> bool:
+        """Whether Lightning has run the epoch's last call: the loader's end, or
+        ``trainer.limit_train_batches`` (the order then goes on with the next epoch's)."""
+        return self.trainer is None or self.trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.generator.set_state(state_dict["generator"])
