@@ -53,10 +53,11 @@ def test_overrides_are_hparams_with_their_config_values_and_group_choices():
     )
     hparams = run_hparams(cfg)
     assert hparams["model"] == "polynomial_manual" and hparams["logger"] == "csv"
-    assert hparams["model.lr"] == pytest.approx(1e-3)  # the manual update's own lr
+    assert hparams["model.optimizer"] == "WrittenOutSGD"  # the hand-written update, by class
+    assert hparams["model.optimizer.lr"] == pytest.approx(1e-3)
     assert hparams["data.num_points"] == 500  # typed, as in the config
     assert hparams["trainer.gradient_clip_val"] == pytest.approx(0.5)
-    assert "ckpt_path" not in hparams and "model.optimizer" not in hparams
+    assert "ckpt_path" not in hparams
 
 
 def test_values_are_numbers_strings_or_booleans_never_none():

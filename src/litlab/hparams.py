@@ -19,9 +19,8 @@ GROUPS = ("experiment", "model", "trainer")
 # named as on the command line. A node with a _target_ is logged as its class name.
 KNOBS = (
     "seed",
-    "model.optimizer",  # the class: Adam, AdamW, SGD
+    "model.optimizer",  # the class: Adam, AdamW, SGD, WrittenOutSGD
     "model.optimizer.lr",
-    "model.lr",  # model=polynomial_manual: the hand-written update's learning rate
     "model.optimizer.weight_decay",
     "model.optimizer.momentum",
     "model.scheduler",
