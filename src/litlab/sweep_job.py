@@ -19,6 +19,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from litlab.runs.checkpoints import newest_checkpoint
+
 STATUS_FILE = "status.json"
 COMPLETED, FAILED = "completed", "failed"
 
@@ -57,6 +59,11 @@ def run_recorded(cfg: DictConfig, task: Callable[[DictConfig], float | None]) ->
     """
     run_dir = Path(cfg.paths.output_dir)
     started = time.time()
+    if cfg.train and cfg.get("ckpt_path") is None:  # a resumed sweep, or a requeued job
+        own = newest_checkpoint(run_dir)
+        if own is not None:
+            log.info("continuing from this job's own checkpoint %s", own)
+            cfg.ckpt_path = str(own)
     try:
         value = task(cfg)
         error = divergence(run_dir, value)

@@ -11,10 +11,13 @@ import argparse
 from pathlib import Path
 
 from litlab.runs.revisit import revisit_overrides, start
+from litlab.runs.sweep_resume import RECORD, sweep_overrides
 
 
 def resume(args: argparse.Namespace) -> int:
     folder, overrides = args.folder, args.overrides
+    if (folder / RECORD).is_file():
+        return start(lambda: sweep_overrides(folder, overrides), args.dry_run)
     return start(lambda: revisit_overrides(folder, overrides, resume=True), args.dry_run)
 
 
