@@ -72,6 +72,8 @@ def check_targets(node: DictConfig | ListConfig, where: str = "") -> None:
 
 def compose_config(overrides: Sequence[str], with_hydra: bool = True) -> DictConfig:
     """What train.py composes from these overrides, in this checkout's conf/."""
+    if not (CONF_DIR.is_dir() and TRAIN_PY.is_file()):
+        raise UserError(f"litlab works from a litlab checkout (conf/, train.py): none at {REPO}")
     try:
         with initialize_config_dir(str(CONF_DIR), version_base="1.3", job_name="train"):
             cfg = compose("train", overrides=list(overrides), return_hydra_config=with_hydra)
