@@ -155,6 +155,8 @@ def test_a_run_with_a_drawn_seed_is_rerun_with_that_seed(finished, tmp_path, cap
         ({"callbacks.x": {"_target_": "hydra.utils.get_method", "path": "builtins.eval"}},
          "callbacks.x.path='builtins.eval'"),
         ({"model.net._target_": "${oc.env:HOME}"}, "model.net._target_="),
+        ({"callbacks.x": {"_target_": "hydra.utils.get_object", "_args_": ["os.system"]}},
+         "callbacks.x._args_='os.system'"),
     ],
 )  # fmt: skip
 def test_a_stored_config_builds_only_from_litlabs_packages(

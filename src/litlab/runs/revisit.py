@@ -28,8 +28,6 @@ from litlab.runs.stored_config import (
     rebuild,
 )
 
-EXIT_SIGTERM = 128 + 15
-
 
 def override_keys(overrides: Sequence[str]) -> set[str]:
     """``["logger=none", "+a.b=1", "~c"]`` -> ``{"logger", "a.b", "c"}`` (groups with dots)."""
@@ -104,16 +102,12 @@ def start(build: Callable[[], list[str]], dry_run: bool = False) -> int:
 
 def run_train_py(args: Sequence[str]) -> int:
     """``python train.py *args`` in this process (signals reach it); returns its exit code."""
-    from lightning.pytorch.utilities.exceptions import SIGTERMException
-
     print("python train.py " + shlex.join(args), flush=True)
     argv = sys.argv
     sys.argv = [str(TRAIN_PY), *args]
     try:
         runpy.run_path(str(TRAIN_PY), run_name="__main__")
-    except SIGTERMException:  # a SystemExit without a code: say it was SIGTERM
-        return EXIT_SIGTERM
-    except SystemExit as exit_:
+    except SystemExit as exit_:  # train.py's own code: 2 for a UserError, 143 for SIGTERM, ...
         if exit_.code is None or isinstance(exit_.code, int):
             return exit_.code or 0
         print(exit_.code, file=sys.stderr)

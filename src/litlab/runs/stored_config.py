@@ -49,25 +49,39 @@ def target_problem(where: str, target: object) -> str | None:
     return None
 
 
+def _read(node: DictConfig | ListConfig, key: Any, path: str) -> Any:
+    try:
+        return node[key]  # interpolations resolved: the value that would be built
+    except OmegaConfBaseException as error:
+        raise UserError(f"{path} cannot be read: {error}") from error
+
+
+def _check(path: str, target: Any) -> None:
+    problem = target_problem(path, target)
+    if problem:
+        raise UserError(f"{path}={target!r} is not allowed: {problem}")
+
+
 def check_targets(node: DictConfig | ListConfig, where: str = "") -> None:
-    """Every ``_target_`` in ``node`` (interpolations resolved) names an allowed package."""
+    """Every ``_target_`` in ``node`` names an allowed package, and so does the dotted path a
+    ``hydra.utils.get_*`` target is given (``path``, or its first ``_args_``)."""
+    if node._is_none() or node._is_missing() or node._is_interpolation():
+        return  # nothing here; an interpolated node is checked where it points to
+    prefix = f"{where}." if where else ""
+    if isinstance(node, DictConfig) and "_target_" in node:
+        target = _read(node, "_target_", f"{prefix}_target_")
+        _check(f"{prefix}_target_", target)
+        if target in PATH_TARGETS:
+            for key in ("path", "_args_"):
+                value = _read(node, key, f"{prefix}{key}") if key in node else None
+                value = value[0] if isinstance(value, ListConfig) and len(value) else value
+                if value is not None:
+                    _check(f"{prefix}{key}", value)
     keys = node.keys() if isinstance(node, DictConfig) else range(len(node))
     for key in keys:
-        path = f"{where}.{key}" if where else str(key)
         child = node._get_node(key)
-        target_like = key == "_target_" or (
-            key == "path" and "_target_" in node and node.get("_target_") in PATH_TARGETS
-        )
-        if target_like:
-            try:
-                value = node[key]
-            except OmegaConfBaseException as error:
-                raise UserError(f"{path} cannot be read: {error}") from error
-            problem = target_problem(path, value)
-            if problem:
-                raise UserError(f"{path}={value!r} is not allowed: {problem}")
-        elif isinstance(child, DictConfig | ListConfig):
-            check_targets(child, path)
+        if isinstance(child, DictConfig | ListConfig):
+            check_targets(child, f"{prefix}{key}")
 
 
 def compose_config(overrides: Sequence[str], with_hydra: bool = True) -> DictConfig:
