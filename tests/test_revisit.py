@@ -187,8 +187,12 @@ def test_the_stored_config_wins_over_stored_overrides_that_disagree(finished, tm
 def test_revisit_refuses_what_it_cannot_do_in_one_line(finished, tmp_path, capsys):
     no_checkpoints = copy_run(finished, tmp_path)
     shutil.rmtree(no_checkpoints / "checkpoints")
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "multirun.yaml").write_text("{}\n")
     cases = [
         (["rerun", str(tmp_path)], "is not a run folder"),
+        (["rerun", str(sweep)], f"is a sweep folder: finish it with litlab resume {sweep}"),
         (["resume", str(no_checkpoints)], "holds no checkpoint to continue from"),
         (["rerun", str(no_checkpoints), "train=false"], "holds no checkpoint to test"),
         (["resume", str(finished), "train=false"], "litlab rerun"),

@@ -26,6 +26,7 @@ from litlab.errors import UserError
 REPO = Path(__file__).resolve().parents[3]  # src/litlab/runs/ -> the checkout
 CONF_DIR = REPO / "conf"
 TRAIN_PY = REPO / "train.py"
+SWEEP_RECORD = "multirun.yaml"  # a sweep folder's master config (see litlab.run_folder)
 
 # The packages litlab uses: a stored config builds objects from these only.
 ALLOWED_PACKAGES = ("litlab", "torch", "torchvision", "torchmetrics", "lightning", "hydra")
@@ -149,6 +150,11 @@ class StoredRun:
 
 
 def read_run(folder: Path) -> StoredRun:
+    if (folder / SWEEP_RECORD).is_file():
+        raise UserError(
+            f"{folder} is a sweep folder: finish it with litlab resume {folder}, or name one of "
+            f"its jobs, {folder}/<job number>"
+        )
     hydra_dir = folder / ".hydra"
     files = hydra_dir / "config.yaml", hydra_dir / "overrides.yaml"
     if not all(path.is_file() for path in files):

@@ -33,6 +33,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from litlab.errors import UserError, exit_for_user_error
 from litlab.runs.stored_config import (
+    SWEEP_RECORD,
     as_data,
     check_targets,
     differences,
@@ -44,7 +45,7 @@ from litlab.sweep_job import COMPLETED, STATUS_FILE
 
 log = logging.getLogger(__name__)
 
-RECORD = "multirun.yaml"  # the sweep's master config, written when it starts (litlab.run_folder)
+RECORD = SWEEP_RECORD  # the sweep's master config, written when it starts (litlab.run_folder)
 BASIC = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 OPTUNA = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
 # A sweeper's _target_ must be under hydra_plugins (Hydra's rule): src/hydra_plugins/litlab_resume
