@@ -181,6 +181,20 @@ def test_an_optuna_search_stopped_during_a_trial_continues_its_study(tmp_path):
     assert best["best_value"] == pytest.approx(max(t.value for t in trials))
 
 
+def test_sigterm_stops_a_sweep_with_exit_code_143_and_says_how_to_finish_it(tmp_path):
+    proc = start_sweep("experiment=polynomial", "logger=none", "data.passes_per_epoch=1",
+                       "trainer.max_epochs=800", "seed=1,2",
+                       f"paths.log_dir={tmp_path}")  # fmt: skip
+    last = wait_for(tmp_path, "0/checkpoints/last.ckpt", proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    sweep = last.parents[2]
+    assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]  # it was 0 before
+    assert f"finish the sweep with: litlab resume {sweep}" in err
+    assert (sweep / "0" / "checkpoints" / "interrupted.ckpt").is_file()
+    assert statuses(sweep) == {"0": None}  # interrupted: no status, job 1 never started
+
+
 # -- the checks, on a small finished sweep -------------------------------------------------------
 
 
