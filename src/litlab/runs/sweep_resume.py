@@ -87,8 +87,9 @@ def carried_hydra_override(override: str) -> bool:
             f"the sweep's {override!r} is not carried into a resume (only hydra/launcher, "
             "hydra/sweeper and their settings are)"
         )
-    if key.endswith("_target_") and target_problem(key, parsed.value()):
-        raise UserError(f"{key}={parsed.value()!r} is not allowed: {target_problem(key, '')}")
+    problem = target_problem(key, parsed.value()) if key.endswith("_target_") else None
+    if problem:
+        raise UserError(f"{key}={parsed.value()!r} is not allowed: {problem}")
     return True
 
 
@@ -271,6 +272,12 @@ if OptunaSweeper is not None:
             for trial in trials:  # every folder holds its trial, before anything runs
                 to_run(sweep_dir / str(trial.number), trial.number, trial_overrides(trial),
                        loader, impl.config)  # fmt: skip
+            numbers = [p.parent.name for p in sweep_dir.glob("*/.hydra")]
+            strays = [n for n in numbers if n.isdigit() and int(n) >= len(trials)]
+            if strays:
+                strays = ", ".join(sorted(strays, key=int))
+                raise UserError(f"job folders {strays} of {sweep_dir} have no trial in the "
+                                f"study {impl.storage}")  # fmt: skip
             log.info(f"Resuming the study {impl.study_name}: {len(trials)} trials, of which "
                      f"{len(running)} interrupted; {impl.n_trials} in all")  # fmt: skip
             for trial in running:  # with the overrides in its folder's order, if it has one
@@ -284,5 +291,5 @@ if OptunaSweeper is not None:
                     study.tell(trial.number, float(value))
             impl.job_idx = len(trials)  # new trials get the next numbers, as the study does
             impl.n_trials = max(0, impl.n_trials - len(trials))
-            if trials:  # a seeded sampler would start its random draws over and repeat trials
-                impl.sampler.reseed_rng()
+            if trials and hasattr(impl.sampler, "reseed_rng"):  # else a seeded sampler would
+                impl.sampler.reseed_rng()  # start its draws over, and repeat the first trials
