@@ -18,9 +18,9 @@ EXIT_SIGTERM = 128 + 15  # what a shell reports for a process ended by SIGTERM
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    if is_multirun():  # a failed job is recorded in its folder and the sweep goes on
-        return run_recorded(cfg, run)
     try:
+        if is_multirun():  # a failed job is recorded in its folder and the sweep goes on
+            return run_recorded(cfg, run)
         with recording_status(cfg.paths.output_dir):  # status.json: running, then how it ended
             return run(cfg)
     except UserError as error:

@@ -18,12 +18,14 @@ SUBCOMMANDS = (
     "litlab.runs.listing",  # litlab runs
     "litlab.runs.diff",  # litlab diff
     "litlab.sweep_summary",  # litlab summary
+    "litlab.runs.rerun",  # litlab rerun
+    "litlab.runs.resume",  # litlab resume
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="litlab", description="Look at the runs train.py left in their folders."
+        prog="litlab", description="Tools for the runs train.py left in their folders."
     )
     subparsers = parser.add_subparsers(metavar="COMMAND", required=True)
     for module in SUBCOMMANDS:

@@ -9,9 +9,11 @@ from typing import Any
 
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from litlab.errors import TrainingDiverged
+from litlab.sweep_job import is_multirun
 
 INTERRUPTIONS = (KeyboardInterrupt, SIGTERMException)
 
@@ -60,6 +62,15 @@ class StopOnNonFiniteLoss(L.Callback):
         )
 
 
+def resume_hint(trainer: L.Trainer, path: Path) -> str:
+    if is_multirun():
+        return f"finish the sweep with: litlab resume {HydraConfig.get().sweep.dir}"
+    return (
+        f"resume with: litlab resume {trainer.default_root_dir} "
+        f"(or: python train.py <the same overrides> ckpt_path={path})"
+    )
+
+
 class CheckpointOnInterrupt(L.Callback):
     """On Ctrl-C or SIGTERM during fit, saves a checkpoint that ``ckpt_path=`` resumes from.
 
@@ -81,7 +92,6 @@ class CheckpointOnInterrupt(L.Callback):
             name = "SIGTERM" if isinstance(exception, SIGTERMException) else "Ctrl-C"
             print(
                 f"\n{name} at step {trainer.global_step} (epoch {trainer.current_epoch}): "
-                f"saved {path}\nresume with: python train.py <the same overrides> "
-                f"ckpt_path={path}",
+                f"saved {path}\n{resume_hint(trainer, path)}",
                 file=sys.stderr,
             )

@@ -1,4 +1,4 @@
-"""A Hydra callback that checks the run folder before Hydra writes anything into it."""
+"""A Hydra callback that checks the run or sweep folder before Hydra writes anything into it."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from litlab.errors import UserError, exit_for_user_error
+from litlab.runs.sweep_resume import RECORD, is_resume
 
 # What a run leaves once it got somewhere: a new run must not overwrite them.
 RESULTS = ("metrics.json", "checkpoints")
@@ -23,8 +24,7 @@ def check_run_folder(folder: Path) -> None:
         raise UserError(
             f"hydra.run.dir={str(folder)!r} already holds a run ({', '.join(found)}); a new "
             "run never overwrites one. Leave hydra.run.dir at its default (a new folder per "
-            "run), or resume with ckpt_path=<that run>/checkpoints/last.ckpt, which writes a "
-            "new folder."
+            "run), or continue that run with: litlab resume <that run>, which writes a new folder."
         )
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -37,8 +37,19 @@ def check_run_folder(folder: Path) -> None:
         ) from error
 
 
+def check_sweep_folder(folder: Path) -> None:
+    """A new sweep's folder must be new (its job folders would mix with another sweep's)."""
+    if (folder / RECORD).exists() or any(folder.glob("*/.hydra")):
+        raise UserError(
+            f"hydra.sweep.dir={str(folder)!r} already holds a sweep; a new sweep never writes "
+            f"into one. Finish that sweep with: litlab resume {folder}"
+        )
+    check_run_folder(folder)  # writable; created now (an Optuna study's file goes into it)
+
+
 class RunFolderGuard(Callback):
-    """Single runs: refuse an unwritable run folder, or one that holds a finished run."""
+    """Refuse an unwritable run folder, or one that holds a finished run; the same for a sweep
+    folder, except when ``litlab resume`` finishes the sweep in it."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         HydraConfig.instance().set_config(config)  # for ${hydra:...} in the folder's name
@@ -46,3 +57,14 @@ class RunFolderGuard(Callback):
             check_run_folder(Path(str(config.hydra.run.dir)))
         except UserError as error:
             exit_for_user_error(error)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        HydraConfig.instance().set_config(config)
+        folder = Path(str(config.hydra.sweep.dir))
+        if is_resume(config):  # its own sweep folder, checked job by job (litlab.runs)
+            return
+        try:
+            check_sweep_folder(folder)
+        except UserError as error:
+            exit_for_user_error(error)
+        OmegaConf.save(config, folder / RECORD)  # the sweep's record, read by litlab resume

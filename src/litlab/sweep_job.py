@@ -17,6 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from litlab.runs.checkpoints import newest_checkpoint
 from litlab.runs.status import COMPLETED, FAILED, STATUS_FILE, recording_status
 
 __all__ = ["COMPLETED", "FAILED", "STATUS_FILE", "is_multirun", "run_recorded"]
@@ -30,12 +31,19 @@ def is_multirun() -> bool:
 
 def run_recorded(cfg: DictConfig, task: Callable[[DictConfig], float | None]) -> float | None:
     """Run ``task(cfg)``; record its status (a non-finite metric is a failure) and never raise
-    for the job's own failure (Ctrl-C and SIGTERM are recorded and still stop the sweep).
+    for the job's own failure (Ctrl-C and SIGTERM are recorded and still stop the sweep). A job
+    whose folder holds its own checkpoint (a resumed sweep, a requeued cluster job) continues
+    from it.
 
     A failed job returns None: the Optuna sweeper then records a failed trial and goes on
     (NaN would not do: optuna 2.10 refuses to be told NaN, and the sweeper stops on that).
     """
     run_dir = Path(cfg.paths.output_dir)
+    if cfg.train and cfg.get("ckpt_path") is None:  # a resumed sweep, or a requeued job
+        own = newest_checkpoint(run_dir)
+        if own is not None:
+            log.info("continuing from this job's own checkpoint %s", own)
+            cfg.ckpt_path = str(own)
     try:
         with recording_status(run_dir) as outcome:
             value = task(cfg)

@@ -15,7 +15,7 @@ from litlab.cuda_check import drop_nvml_check_without_driver
 from litlab.results import write_metrics
 from litlab.seeding import seed_run
 from litlab.tensorboard import log_run_summary
-from litlab.validation import validate
+from litlab.validation import check_checkpoint_fits, validate
 
 
 def instantiate_group(group: DictConfig | None) -> list[Any]:
@@ -54,6 +54,7 @@ def run(cfg: DictConfig) -> float | None:
 
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     model: L.LightningModule = instantiate(cfg.model)
+    check_checkpoint_fits(cfg, model)  # before the trainer, any data or any training
     trainer = build_trainer(cfg)
 
     metrics: dict[str, Any] = {}

@@ -112,8 +112,79 @@ def check_checkpoint(ckpt_path: str | None) -> None:
         raise ConfigValueError("ckpt_path", ckpt_path, "not a Lightning checkpoint (no state_dict)")
 
 
+def check_switches(cfg: DictConfig) -> None:
+    if not cfg.get("train", True) and cfg.get("test", True) and cfg.get("ckpt_path") is None:
+        raise UserError(
+            "train=false tests a checkpoint, and none was given: pass "
+            "ckpt_path=<run folder>/checkpoints/<file>.ckpt, or test a run's best checkpoint "
+            "with: litlab rerun <run folder> train=false"
+        )
+
+
+def _leaves(node: Any, prefix: str) -> dict[str, Any]:
+    if not isinstance(node, dict):
+        return {prefix: node}
+    pairs = (_leaves(value, f"{prefix}.{key}").items() for key, value in node.items())
+    return {key: value for items in pairs for key, value in items}
+
+
+def _listed(names: list[str], limit: int = 4) -> str:
+    if len(names) <= limit:
+        return ", ".join(names)
+    return ", ".join(names[: limit - 1]) + f" and {len(names) - limit + 1} more"
+
+
+def _origin(cfg: DictConfig, ckpt_path: str) -> str:
+    """Where the checkpoint's run differs from this config, if its run folder says (or "")."""
+    path = Path(ckpt_path).resolve()
+    for folder in (path.parent.parent, path.parent):  # <run>/checkpoints/x.ckpt, <run>/hpc_*.ckpt
+        stored = folder / ".hydra" / "config.yaml"
+        if not stored.is_file():
+            continue
+        try:
+            theirs = OmegaConf.load(stored)
+            old = _leaves(OmegaConf.to_container(theirs.model, resolve=True), "model")
+        except Exception:  # noqa: BLE001 - a hint only; the mismatch itself is the error
+            return ""
+        if theirs.get("name") != cfg.get("name"):
+            return f" (the checkpoint is from a {theirs.get('name')} run, the config is {cfg.name})"
+        new = _leaves(OmegaConf.to_container(cfg.model, resolve=True), "model")
+        keys = [key for key in sorted(old.keys() | new.keys()) if old.get(key) != new.get(key)
+                and not key.startswith(("model.optimizer", "model.scheduler"))]  # fmt: skip
+        return f" ({', '.join(keys)})" if keys else ""
+    return ""
+
+
+def check_checkpoint_fits(cfg: DictConfig, model: torch.nn.Module) -> None:
+    """The checkpoint holds the model's tensors, by name and shape (Lightning loads it strictly);
+    run before any training or testing, so a checkpoint of another experiment or network costs
+    no data loading and ends in one line instead of Lightning's list of missing keys."""
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is None or ckpt_path in LIGHTNING_CKPT_NAMES:
+        return
+    saved = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)["state_dict"]
+    stored = {name: list(tensor.shape) for name, tensor in saved.items()}
+    built = {name: list(tensor.shape) for name, tensor in model.state_dict().items()}
+    if stored == built:
+        return
+    shapes = [name for name in built if name in stored and stored[name] != built[name]]
+    parts = [f"{name} is {stored[name]} in the checkpoint, {built[name]} in the model"
+             for name in shapes[:1]]  # fmt: skip
+    if len(shapes) > 1:
+        parts[0] += f" (and {len(shapes) - 1} more tensors differ)"
+    if extra := [name for name in stored if name not in built]:
+        parts.append(f"the checkpoint has {_listed(extra)}, which the model lacks")
+    if missing := [name for name in built if name not in stored]:
+        parts.append(f"the model has {_listed(missing)}, which the checkpoint lacks")
+    raise UserError(
+        f"ckpt_path={ckpt_path!r} does not fit the config: {'; '.join(parts)}"
+        + _origin(cfg, ckpt_path)
+    )
+
+
 def validate(cfg: DictConfig) -> None:
     check_values(cfg)
     check_accelerator(cfg)
     check_data(cfg)
+    check_switches(cfg)
     check_checkpoint(cfg.get("ckpt_path"))

@@ -1,0 +1,295 @@
+"""Finish a multirun in its own folder: ``litlab resume <sweep folder>``.
+
+The sweep is launched again from its record (``multirun.yaml``: the command line's overrides and
+Hydra's), into the same folder, with a resume sweeper in place of its own:
+
+- ``ResumeBasicSweeper`` (a grid): the jobs are numbered as Hydra's basic sweeper numbers them;
+  jobs whose folder says ``completed`` are not launched again, the others are launched under their
+  own numbers, into their own folders.
+- ``ResumeOptunaSweeper``: the study (kept in ``optuna.db`` in the sweep folder) is loaded; trials
+  that were running when the sweep stopped run again in their own folders and are told to the
+  study; then the search goes on toward ``n_trials`` in all.
+
+A job that starts in a folder holding its own checkpoint continues from it (``sweep_job``): the
+same mechanism lets a requeued cluster job continue. Before anything runs, every job folder is
+checked to hold that job (same overrides, and the config conf/ composes for them), and every
+config to be built is checked for ``_target_``s outside litlab's packages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.plugins import Plugins
+from hydra.errors import HydraException
+from hydra.plugins.sweeper import Sweeper
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from litlab.errors import UserError, exit_for_user_error
+from litlab.runs.stored_config import (
+    SWEEP_RECORD,
+    as_data,
+    check_targets,
+    differences,
+    path_value,
+    read_run,
+    target_problem,
+)
+from litlab.sweep_job import COMPLETED, STATUS_FILE
+
+log = logging.getLogger(__name__)
+
+RECORD = SWEEP_RECORD  # the sweep's master config, written when it starts (litlab.run_folder)
+BASIC = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+OPTUNA = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
+# A sweeper's _target_ must be under hydra_plugins (Hydra's rule): src/hydra_plugins/litlab_resume
+RESUME_SWEEPERS = {
+    BASIC: "hydra_plugins.litlab_resume.ResumeBasicSweeper",
+    OPTUNA: "hydra_plugins.litlab_resume.ResumeOptunaSweeper",
+}
+# Hydra overrides of the sweep that the resume sets itself, or that a multirun does not use.
+REPLACED = ("hydra.mode", "hydra.sweep.dir", "hydra.run.dir", "hydra.sweeper._target_")
+# Settings that run shell lines or a named function: never taken from a stored sweep.
+REFUSED = ("hydra.launcher.setup", "hydra.sweeper.custom_search_space")
+
+
+def is_resume(config: DictConfig) -> bool:
+    """Whether this multirun finishes a sweep (see ``run_folder.RunFolderGuard``)."""
+    return str(config.hydra.sweeper.get("_target_")) in RESUME_SWEEPERS.values()
+
+
+def _key(override: str) -> tuple[str, Any]:
+    parsed = OverridesParser.create().parse_override(override)
+    return parsed.key_or_group.replace("/", "."), parsed
+
+
+def _under(key: str, prefixes: Sequence[str]) -> bool:
+    return any(key == prefix or key.startswith(prefix + ".") for prefix in prefixes)
+
+
+def carried_hydra_override(override: str) -> bool:
+    """Whether one of the sweep's own Hydra overrides comes along; raises if it is not allowed."""
+    key, parsed = _key(override)
+    if _under(key, REPLACED):
+        return False
+    if _under(key, REFUSED):
+        raise UserError(f"the sweep's {override!r} is not taken from a stored sweep: pass it again")
+    if "/" in parsed.key_or_group:  # a config group choice: a file of an installed plugin
+        return True
+    if not _under(key, ("hydra.launcher", "hydra.sweeper")):
+        raise UserError(
+            f"the sweep's {override!r} is not carried into a resume (only hydra/launcher, "
+            "hydra/sweeper and their settings are)"
+        )
+    problem = target_problem(key, parsed.value()) if key.endswith("_target_") else None
+    if problem:
+        raise UserError(f"{key}={parsed.value()!r} is not allowed: {problem}")
+    return True
+
+
+def sweep_overrides(sweep_dir: Path, new: Sequence[str]) -> list[str]:
+    """train.py's arguments that finish the sweep in ``sweep_dir``; ``new`` may change only the
+    launcher (``hydra/launcher=...``, ``hydra.launcher.*``) and ``hydra.sweeper.n_trials``."""
+    record = sweep_dir / RECORD
+    if not record.is_file():
+        raise UserError(f"{sweep_dir} holds no {RECORD}: not a sweep folder litlab can resume")
+    master = OmegaConf.to_container(OmegaConf.load(record), resolve=False)["hydra"]
+    sweeper = master["sweeper"].get("_target_")
+    if sweeper not in RESUME_SWEEPERS:
+        raise UserError(f"cannot resume a sweep by {sweeper}: only the basic and Optuna sweepers")
+    if master["sweep"].get("subdir") != "${hydra.job.num}":
+        raise UserError(f"cannot resume a sweep whose jobs are not numbered folders: "
+                        f"hydra.sweep.subdir={master['sweep'].get('subdir')!r}")  # fmt: skip
+    for override in new:
+        key, _ = _key(override)
+        if not _under(key, ("hydra.launcher", "hydra.sweeper.n_trials")):
+            raise UserError(
+                f"{override!r}: a resumed sweep runs its jobs as they were defined; only the "
+                "launcher (hydra/launcher=..., hydra.launcher.*) and hydra.sweeper.n_trials change"
+            )
+    kept = [o for o in master["overrides"]["hydra"] if carried_hydra_override(o)]
+    return ["-m", *master["overrides"]["task"], *kept, *new,
+            f"hydra.sweep.dir={path_value(sweep_dir)}",
+            f"hydra.sweeper._target_={RESUME_SWEEPERS[sweeper]}"]  # fmt: skip
+
+
+def status(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / STATUS_FILE).read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def as_dict(overrides: Sequence[str]) -> dict[str, str]:
+    """Overrides by key (their order aside): ``["a=1", "~b"]`` -> ``{"a": "1", "~b": ""}``."""
+    return {key: value for key, _, value in (override.partition("=") for override in overrides)}
+
+
+def to_run(
+    folder: Path, number: int, overrides: Sequence[str], loader: Any, master: DictConfig
+) -> bool:
+    """Whether job ``number`` has to run. Its config must pass ``check_targets``, and a folder it
+    has must hold it: its overrides, and the config conf/ composes for them."""
+    try:
+        config = loader.load_sweep_config(master, list(overrides))
+    except (HydraException, OmegaConfBaseException) as error:
+        raise UserError(
+            f"conf/ does not compose job {number} ({' '.join(overrides)}): {error}"
+        ) from error
+    check_targets(config)
+    if (folder / ".hydra" / "overrides.yaml").is_file():
+        stored = read_run(folder)
+        if as_dict(stored.overrides) != as_dict(overrides):
+            raise UserError(
+                f"{folder} holds the job {' '.join(stored.overrides)}, not this sweep's job "
+                f"{number} ({' '.join(overrides)})"
+            )
+        left = differences(stored.config, as_data(config))
+        if left:
+            raise UserError(
+                f"conf/ now composes job {number} differently from {folder}/.hydra/config.yaml "
+                f"({left[0]}); resume the sweep with the conf/ it ran with"
+            )
+        if status(folder) == COMPLETED:
+            return False
+    return True
+
+
+def consecutive(numbers: Sequence[int]) -> Iterator[tuple[int, int]]:
+    """``[2, 3, 5]`` -> ``(2, 4), (5, 6)``: runs of job numbers, as [start, stop)."""
+    start = None
+    for i, number in enumerate(numbers):
+        start = number if start is None else start
+        if i + 1 == len(numbers) or numbers[i + 1] != number + 1:
+            yield start, number + 1
+            start = None
+
+
+class ResumeBasicSweeper(Sweeper):
+    """Hydra's basic sweeper, finishing a sweep: only jobs that did not complete are launched.
+
+    Not a subclass of BasicSweeper: Hydra's plugin scan executes that module again, and
+    BasicSweeper's own ``super(BasicSweeper, self)`` then fails for a subclass made before.
+    """
+
+    def __init__(self, max_batch_size: int | None = None, params: dict | None = None) -> None:
+        self.params = params or {}  # max_batch_size: jobs go in runs of consecutive numbers
+
+    def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
+        self.config, self.hydra_context = config, hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def sweep(self, arguments: list[str]) -> Any:
+        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # its job list
+
+        loader = self.hydra_context.config_loader
+        params = [f"{key}={value}" for key, value in self.params.items()]
+        overrides = OverridesParser.create(config_loader=loader).parse_overrides(params + arguments)
+        [jobs] = BasicSweeper.split_arguments(overrides, max_batch_size=None)
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        try:
+            check_targets(self.config)
+            todo = [n for n, job in enumerate(jobs)
+                    if to_run(sweep_dir / str(n), n, job, loader, self.config)]  # fmt: skip
+        except UserError as error:
+            exit_for_user_error(error)
+        log.info(f"Resuming {sweep_dir}: {len(jobs) - len(todo)} of {len(jobs)} jobs completed; "
+                 f"running {', '.join(map(str, todo)) or 'none'}")  # fmt: skip
+        return [
+            self.launcher.launch(jobs[start:stop], initial_job_idx=start)
+            for start, stop in consecutive(todo)
+        ]
+
+
+try:
+    from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
+except ImportError:  # the sweeps extra is not installed: no Optuna searches to resume
+    OptunaSweeper = ResumeOptunaSweeper = None
+
+if OptunaSweeper is not None:
+
+    class CheckedLauncher:
+        """Checks each job's config for disallowed ``_target_``s before the launcher builds it."""
+
+        def __init__(self, launcher: Any, loader: Any, master: DictConfig) -> None:
+            self.launcher, self.loader, self.master = launcher, loader, master
+
+        def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Any:
+            try:
+                for overrides in job_overrides:
+                    check_targets(self.loader.load_sweep_config(self.master, list(overrides)))
+            except UserError as error:
+                exit_for_user_error(error)
+            return self.launcher.launch(job_overrides, initial_job_idx=initial_job_idx)
+
+    def trial_overrides(trial: Any) -> list[str]:
+        """A trial's job overrides, as the Optuna sweeper writes them: params, then fixed ones."""
+        values = {**trial.params, **trial.user_attrs}
+        return [f"{name}={value}" for name, value in values.items()]
+
+    class ResumeOptunaSweeper(OptunaSweeper):
+        """The Optuna sweeper, continuing its study: trials interrupted while running run again
+        in their own folders, then new trials until the study holds ``n_trials``."""
+
+        def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
+            super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
+            impl = self.sweeper
+            impl.launcher = CheckedLauncher(impl.launcher, hydra_context.config_loader, config)
+
+        def sweep(self, arguments: list[str]) -> None:
+            try:
+                self._resume_trials()
+            except UserError as error:
+                exit_for_user_error(error)
+            return self.sweeper.sweep(arguments)
+
+        def _resume_trials(self) -> None:
+            import optuna
+            from optuna.trial import TrialState
+
+            impl = self.sweeper
+            if impl.storage is None:
+                raise UserError(
+                    "this search kept its Optuna study in memory (hydra.sweeper.storage=null): "
+                    "there is no study to continue"
+                )
+            check_targets(impl.config)
+            try:
+                study = optuna.load_study(study_name=impl.study_name, storage=impl.storage)
+            except KeyError:
+                return  # no trial was asked yet: the search starts at trial 0
+            trials = study.trials
+            sweep_dir, loader = Path(impl.config.hydra.sweep.dir), impl.hydra_context.config_loader
+            running = [trial for trial in trials if trial.state == TrialState.RUNNING]
+            for trial in trials:  # every folder holds its trial, before anything runs
+                to_run(sweep_dir / str(trial.number), trial.number, trial_overrides(trial),
+                       loader, impl.config)  # fmt: skip
+            numbers = [p.parent.name for p in sweep_dir.glob("*/.hydra")]
+            strays = [n for n in numbers if n.isdigit() and int(n) >= len(trials)]
+            if strays:
+                strays = ", ".join(sorted(strays, key=int))
+                raise UserError(f"job folders {strays} of {sweep_dir} have no trial in the "
+                                f"study {impl.storage}")  # fmt: skip
+            log.info(f"Resuming the study {impl.study_name}: {len(trials)} trials, of which "
+                     f"{len(running)} interrupted; {impl.n_trials} in all")  # fmt: skip
+            for trial in running:  # with the overrides in its folder's order, if it has one
+                stored = sweep_dir / str(trial.number) / ".hydra"
+                overrides = read_run(stored.parent).overrides if stored.is_dir() else None
+                [result] = impl.launcher.launch([overrides or trial_overrides(trial)], trial.number)
+                value = result.return_value if result.status.name == "COMPLETED" else None
+                if value is None:  # a failed job returns None (litlab.sweep_job)
+                    study.tell(trial.number, state=TrialState.FAIL)
+                else:
+                    study.tell(trial.number, float(value))
+            impl.job_idx = len(trials)  # new trials get the next numbers, as the study does
+            impl.n_trials = max(0, impl.n_trials - len(trials))
+            if trials and hasattr(impl.sampler, "reseed_rng"):  # else a seeded sampler would
+                impl.sampler.reseed_rng()  # start its draws over, and repeat the first trials
