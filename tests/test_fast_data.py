@@ -156,7 +156,7 @@ def test_preloaded_batches_live_on_the_gpu(make_cfg, tmp_path):
     trainer = L.Trainer(accelerator="gpu", devices=1, logger=False)
     dm.trainer = trainer
     dm.setup("fit")
-    x, y = next(iter(dm.train_dataloader()))
+    (x, y), _ = next(iter(dm.train_dataloader()))
     assert dm.train_set.device.type == "cuda" and x.device.type == "cuda"
     assert y.device.type == "cuda"
 

@@ -18,7 +18,7 @@ from litlab.models.polynomial import Polynomial3
 from litlab.models.regression import RegressionModule
 from litlab.train import run
 
-from .conftest import DATA_DIR, compose_config, plain_batches
+from .conftest import DATA_DIR, compose_config, plain_batches, requires_cuda
 
 # 1000 training images (val_size=59000) in batches of 48: 21 batches an epoch, the last of 40
 FASHION = [
@@ -203,3 +203,13 @@ def test_the_divergence_check_costs_one_host_sync_per_call(monkeypatch):
     )  # fmt: skip
     trainer.fit(model, datamodule=SineDataModule(batch_size=200, steps_per_call=8))
     assert checks == [torch.Size([8]), torch.Size([2])]  # 10 steps in 2 calls
+
+
+@pytest.mark.gpu
+@requires_cuda
+def test_eight_steps_per_call_train_exactly_as_one_step_per_call_on_the_gpu(tmp_path):
+    case = [*FASHION, HALVE_LR_EACH_EPOCH, "trainer=gpu", "trainer.deterministic=true"]
+    one_step, one_step_metrics = train_in(tmp_path / "k1", *case, "steps_per_call=1")
+    fused, fused_metrics = train_in(tmp_path / "k8", *case, "steps_per_call=8")
+    assert_same_weights(fused, one_step)
+    assert fused_metrics == one_step_metrics
