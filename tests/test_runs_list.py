@@ -88,8 +88,13 @@ def csv_rows(result: subprocess.CompletedProcess[str]) -> list[dict[str, str]]:
 
 def test_every_run_records_its_status_and_keeps_its_exit_code(outputs):
     codes = outputs["codes"]
-    assert codes == {"completed": 0, "completed_lr": 0, "refused": 2,
-                     "sigterm": 128 + signal.SIGTERM, "sigkill": -signal.SIGKILL}, outputs["stderr"]
+    assert codes == {
+        "completed": 0,
+        "completed_lr": 0,
+        "refused": 2,
+        "sigterm": 128 + signal.SIGTERM,
+        "sigkill": -signal.SIGKILL,
+    }, outputs["stderr"]
     # while training: running, with the run's own process id; the reader agrees
     running = outputs["while_running"]
     assert running["status"] == "running" and running["read"] == "running"

@@ -133,8 +133,12 @@ def fake_job(tmp_path: Path, name: str, overrides: dict[str, str], value: float 
 def test_names_are_categories_and_a_setting_with_no_completed_job_is_noted(tmp_path):
     optimizers = ["torch.optim.SGD", "torch.optim.Adam", "torch.optim.AdamW"]
     jobs = [
-        fake_job(tmp_path, f"{i}{seed}", {"model.optimizer._target_": name, "seed": str(seed)},
-                 None if name.endswith("AdamW") else 1.0 + i + seed / 10)  # fmt: skip
+        fake_job(
+            tmp_path,
+            f"{i}{seed}",
+            {"model.optimizer._target_": name, "seed": str(seed)},
+            None if name.endswith("AdamW") else 1.0 + i + seed / 10,
+        )  # fmt: skip
         for i, name in enumerate(optimizers)
         for seed in (1, 2)
     ]

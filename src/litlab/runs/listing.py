@@ -153,9 +153,11 @@ def folder_width(folders: Sequence[str], room: int) -> int:
 def table(runs: Sequence[Run], sort: str | None, width: int) -> Table:
     """Fits ``width``: fixed columns at their natural width, the rest shared by the overrides
     (shortened with …) and the folder (broken at '/')."""
-    shown_sort = sort if sort and any(
-        sort not in (run.optimized_metric, run.test_metric) for run in runs
-    ) else None
+    shown_sort = (
+        sort
+        if sort and any(sort not in (run.optimized_metric, run.test_metric) for run in runs)
+        else None
+    )
     fixed: dict[str, list[str]] = {
         "experiment": [run.experiment for run in runs],
         "started": [f"{run.started:%Y-%m-%d %H:%M}" if run.started else "–" for run in runs],

@@ -203,9 +203,7 @@ def build_figure(jobs: Sequence[Job], groups: Sequence[Group], metric: str | Non
         ax.set_visible(False)
     if without:
         jobs_text = "job " + ", ".join(without) if len(without) < 8 else f"{len(without)} jobs"
-        notes.append(
-            f"Curves: {jobs_text} logged no history of {metric} (logger=none), not shown."
-        )
+        notes.append(f"Curves: {jobs_text} logged no history of {metric} (logger=none), not shown.")
     return SweepFigure(figure, notes)
 
 
