@@ -252,4 +252,6 @@ def test_train_false_without_a_checkpoint_says_what_to_pass(monkeypatch, capsys,
         "ckpt_path=<run folder>/checkpoints/<file>.ckpt, or test a run's best checkpoint with: "
         "litlab rerun <run folder> train=false"
     )
-    assert not list(tmp_path.rglob("*.json"))
+    # no work done: nothing but the run's own record that it was refused
+    assert [p.name for p in tmp_path.rglob("*.json")] == ["status.json"]
+    assert not list(tmp_path.rglob("*.ckpt"))

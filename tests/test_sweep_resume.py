@@ -186,7 +186,7 @@ def test_sigterm_stops_a_sweep_with_exit_code_143_and_says_how_to_finish_it(tmp_
     assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]  # it was 0 before
     assert f"finish the sweep with: litlab resume {sweep}" in err
     assert (sweep / "0" / "checkpoints" / "interrupted.ckpt").is_file()
-    assert statuses(sweep) == {"0": None}  # interrupted: no status, job 1 never started
+    assert statuses(sweep) == {"0": "interrupted"}  # job 1 never started
 
 
 # -- the checks, on a small finished sweep -------------------------------------------------------
