@@ -9,9 +9,9 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from litlab.errors import UserError, exit_for_user_error
+from litlab.run import run
 from litlab.runs.status import recording_status
-from litlab.sweep_job import is_multirun, run_recorded
-from litlab.train import run
+from litlab.runs.sweep_job import is_multirun, run_recorded
 
 EXIT_SIGTERM = 128 + 15  # what a shell reports for a process ended by SIGTERM
 
@@ -25,7 +25,7 @@ def main(cfg: DictConfig) -> float | None:
             return run(cfg)
     except UserError as error:
         exit_for_user_error(error)
-    except SIGTERMException:  # Lightning stopped training; litlab.guards saved a checkpoint
+    except SIGTERMException:  # Lightning stopped training; TrainingGuard saved a checkpoint
         sys.exit(EXIT_SIGTERM)
 
 

@@ -247,11 +247,11 @@ def epoch_timer(device: str):
 
 
 def fit_litlab(overrides: list[str], device: str):
-    """Build the objects as ``litlab.train.run`` does, add the timer, and fit."""
+    """Build the objects as ``litlab.run.run`` does, add the timer, and fit."""
     import lightning as L
     from hydra.utils import instantiate
 
-    from litlab.train import build_trainer, instantiate_group
+    from litlab.run import build_trainer, instantiate_group
 
     if device == "cuda":
         overrides = [*overrides, "trainer=gpu"]

@@ -21,8 +21,8 @@ import lightning as L  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 
+from litlab.run import build_trainer, instantiate_group  # noqa: E402
 from litlab.seeding import seed_run  # noqa: E402
-from litlab.train import build_trainer, instantiate_group  # noqa: E402
 
 
 class EpochTimer(L.Callback):

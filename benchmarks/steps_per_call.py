@@ -27,7 +27,7 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 
 from litlab.cuda_check import drop_nvml_check_without_driver  # noqa: E402
-from litlab.train import build_trainer, instantiate_group  # noqa: E402
+from litlab.run import build_trainer, instantiate_group  # noqa: E402
 
 EXPERIMENTS = {
     # one epoch of 860 steps of 64 images

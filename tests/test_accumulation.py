@@ -8,7 +8,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from litlab.train import build_trainer
+from litlab.run import build_trainer
 
 from .conftest import DATA_DIR, compose_config, plain_batches
 

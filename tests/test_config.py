@@ -8,7 +8,7 @@ import torch
 from hydra.utils import instantiate
 
 from litlab.errors import UserError
-from litlab.train import instantiate_group
+from litlab.run import instantiate_group
 from litlab.validation import validate
 
 from .conftest import CONF_DIR

@@ -15,7 +15,7 @@ import torch
 
 from litlab.data.fashion_files import ensure_fashion_mnist, raw_folder
 from litlab.errors import TrainingDiverged, UserError
-from litlab.train import run
+from litlab.run import run
 
 from .conftest import REPO, run_train, train_main
 from .test_data import make_tiny_fashion

@@ -16,7 +16,7 @@ from litlab.data.tensor_batches import BatchIndexSampler, TensorBatches, batch_l
 from litlab.errors import ConfigValueError
 from litlab.models.classifier import Classifier
 from litlab.models.mlp import MLP
-from litlab.train import run
+from litlab.run import run
 
 from .conftest import plain_batches, requires_cuda
 from .test_data import make_tiny_fashion

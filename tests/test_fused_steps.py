@@ -12,11 +12,11 @@ import pytest
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from litlab import train as train_module
+from litlab import run as run_module
 from litlab.data.sine import SineDataModule
 from litlab.models.polynomial import Polynomial3
 from litlab.models.regression import RegressionModule
-from litlab.train import run
+from litlab.run import run
 
 from .conftest import DATA_DIR, compose_config, plain_batches, requires_cuda
 
@@ -152,16 +152,16 @@ def test_resuming_mid_epoch_ends_bit_for_bit_where_an_uninterrupted_run_ends(
     case = [*FASHION, HALVE_LR_EACH_EPOCH, "steps_per_call=4"]
     straight, straight_metrics = train_in(tmp_path / "straight", *case)
 
-    build = train_module.instantiate_group
+    build = run_module.instantiate_group
 
     def with_sigterm(group):
         is_callbacks = group is not None and "model_checkpoint" in group
         return build(group) + ([SigtermAfterCall(call)] if is_callbacks else [])
 
-    monkeypatch.setattr(train_module, "instantiate_group", with_sigterm)
+    monkeypatch.setattr(run_module, "instantiate_group", with_sigterm)
     with pytest.raises(SIGTERMException):
         train_in(tmp_path / "stopped", *case)
-    monkeypatch.setattr(train_module, "instantiate_group", build)
+    monkeypatch.setattr(run_module, "instantiate_group", build)
     saved = tmp_path / "stopped" / "checkpoints" / "interrupted.ckpt"
     assert torch.load(saved, weights_only=True)["global_step"] == call * 4 - (call > 6) * 3
 
@@ -190,8 +190,8 @@ def test_a_call_holds_the_batches_of_its_steps_in_one_tensor():
 
 
 def test_the_divergence_check_costs_one_host_sync_per_call(monkeypatch):
-    """StopOnNonFiniteLoss reads the call's step losses once, not once per step."""
-    from litlab.guards import StopOnNonFiniteLoss
+    """TrainingGuard reads the call's step losses once, not once per step."""
+    from litlab.callbacks import TrainingGuard
 
     checks = []
     real_isfinite = torch.isfinite
@@ -199,7 +199,7 @@ def test_the_divergence_check_costs_one_host_sync_per_call(monkeypatch):
     model = RegressionModule(Polynomial3(), functools.partial(torch.optim.SGD, lr=1e-3))
     trainer = L.Trainer(
         max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, callbacks=[StopOnNonFiniteLoss()],
+        enable_model_summary=False, callbacks=[TrainingGuard()],
     )  # fmt: skip
     trainer.fit(model, datamodule=SineDataModule(batch_size=200, steps_per_call=8))
     assert checks == [torch.Size([8]), torch.Size([2])]  # 10 steps in 2 calls

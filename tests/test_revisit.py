@@ -123,10 +123,10 @@ def test_rerun_keeps_the_stored_config_where_conf_now_composes_otherwise(
 ):
     # As if conf/ had changed since the run: it had 1000 points, and no fit figure callback.
     copy = copy_run(
-        finished, tmp_path, **{"data.num_points": 1000, "callbacks.fit_figure": KeyError}
+        finished, tmp_path, **{"data.num_points": 1000, "callbacks.least_squares": KeyError}
     )
     args = dry_run(capsys, "rerun", str(copy))
-    assert "++data.num_points=1000" in args and "~callbacks.fit_figure" in args
+    assert "++data.num_points=1000" in args and "~callbacks.least_squares" in args
     assert as_data(compose_config(args, with_hydra=False)) == yaml.safe_load(
         (copy / ".hydra" / "config.yaml").read_text()
     )

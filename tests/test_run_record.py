@@ -11,8 +11,8 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from litlab.cuda_check import NVML_CUDA_CHECK, nvml_loadable
-from litlab.run_record import RECORD_FILE, read_run_record
-from litlab.train import run
+from litlab.run import run
+from litlab.runs.record import RECORD_FILE, read_run_record
 
 from .conftest import REPO
 

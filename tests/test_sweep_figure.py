@@ -13,8 +13,8 @@ import pytest
 from matplotlib.image import imread
 
 from litlab.runs.history import read_history
+from litlab.runs.summary import Job, group_jobs, read_jobs
 from litlab.runs.sweep_figure import build_figure
-from litlab.sweep_summary import Job, group_jobs, read_jobs
 
 from .conftest import REPO, run_train
 from .test_sweeps import sweep_folder
@@ -115,7 +115,7 @@ def test_a_sweep_of_one_job_gets_a_figure_of_that_job(sweep, tmp_path):
 
 def test_litlab_summary_of_a_folder_without_jobs_writes_nothing(tmp_path):
     for command in ([sys.executable, "-m", "litlab", "summary"], [
-            sys.executable, "-c", "import sys; from litlab.sweep_summary import main; "
+            sys.executable, "-c", "import sys; from litlab.runs.summary import main; "
             "sys.exit(main())"]):  # fmt: skip
         result = subprocess.run([*command, str(tmp_path)], capture_output=True, text=True)
         assert result.returncode == 2

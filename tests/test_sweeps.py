@@ -17,9 +17,9 @@ import pytest
 import torch
 import yaml
 
-from litlab.sweep_job import run_recorded
-from litlab.sweep_summary import main as summary_main
-from litlab.train import run
+from litlab.run import run
+from litlab.runs.summary import main as summary_main
+from litlab.runs.sweep_job import run_recorded
 
 from .conftest import REPO, compose_config, run_train
 
@@ -111,7 +111,7 @@ def test_summary_csv_has_one_row_per_job_with_its_status_and_metrics(failing_swe
             assert "model.optimizer.lr=-1" in row["error"]
         elif lr >= 1:  # the polynomial's largest stable step is ~0.007 (GUIDE)
             assert row["status"] == "failed"
-            # stopped at the first non-finite loss (litlab.guards.StopOnNonFiniteLoss)
+            # stopped at the first non-finite loss (litlab.callbacks.TrainingGuard)
             assert "training diverged: the loss is" in row["error"]
         else:
             assert row["status"] == "completed", row["error"]

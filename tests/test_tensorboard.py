@@ -17,7 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from litlab.train import run
+from litlab.run import run
 from litlab.validation import validate
 
 EVERYTHING = {"images": 0, "scalars": 0, "tensors": 0}
@@ -55,7 +55,7 @@ def polynomial_run(logdir) -> Path:
             "data.passes_per_epoch=1",  # epochs of 10 steps
             f"paths.output_dir={folder}",
             "trainer.max_epochs=25",
-            "callbacks.fit_figure.every_n_epochs=10",
+            "callbacks.least_squares.figure_every_n_epochs=10",
         ]
     )
     run(cfg)
@@ -108,7 +108,7 @@ def test_hparams_are_the_knobs_and_the_overrides_not_the_plumbing(polynomial_run
         "trainer.max_epochs": 25,
         # the run's own overrides (paths.output_dir is one, and is left out)
         "data.passes_per_epoch": 1,
-        "callbacks.fit_figure.every_n_epochs": 10,
+        "callbacks.least_squares.figure_every_n_epochs": 10,
     }
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from litlab.train import run
+from litlab.run import run
 
 from .conftest import requires_cuda
 

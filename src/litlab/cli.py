@@ -17,7 +17,7 @@ from litlab.errors import UserError
 SUBCOMMANDS = (
     "litlab.runs.listing",  # litlab runs
     "litlab.runs.diff",  # litlab diff
-    "litlab.sweep_summary",  # litlab summary
+    "litlab.runs.summary",  # litlab summary
     "litlab.runs.rerun",  # litlab rerun
     "litlab.runs.resume",  # litlab resume
 )

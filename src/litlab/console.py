@@ -1,5 +1,5 @@
-"""What a run prints: the composed config first, a summary with the run folder last; the
-progress bar, closed when a run stops on an error; and the library messages it leaves out."""
+"""What a run prints: the composed config first, a summary with the run folder last, and the
+library messages it leaves out. (The progress bar is a callback: ``litlab.callbacks``.)"""
 
 from __future__ import annotations
 
@@ -7,13 +7,10 @@ import logging
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-import lightning as L
-from lightning.pytorch.callbacks import TQDMProgressBar
 from omegaconf import DictConfig, OmegaConf
 
-from litlab.results import to_floats
+from litlab.runs.results import to_floats
 from litlab.tensorboard import config_dict
 
 
@@ -30,18 +27,6 @@ def print_summary(metrics: Mapping[str, object], run_dir: Path) -> None:
     for name, value in values.items():
         print(f"  {name:<{width}}  {value:.6g}")
     print(f"Run folder: {run_dir.resolve()}")
-
-
-class ProgressBar(TQDMProgressBar):
-    """Lightning's progress bar, closed when training or testing stops on an error, so that the
-    error is printed on a line of its own (and the bar is not drawn again after it at exit)."""
-
-    def on_exception(self, trainer: L.Trainer, module: L.LightningModule, error: Any) -> None:
-        bars = (self._train_progress_bar, self._val_progress_bar, self._test_progress_bar,
-                self._predict_progress_bar)  # fmt: skip
-        for bar in bars:
-            if bar is not None:
-                bar.close()  # ends the bar's line; closing a closed bar does nothing
 
 
 # Library messages a run does not print, each matched by its text and where it comes from.

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch import callbacks, loggers
+from lightning.pytorch import loggers
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from litlab.hparams import run_hparams
-from litlab.results import to_floats
-from litlab.run_record import read_run_record
+from litlab.runs.record import read_run_record
+from litlab.runs.results import to_floats
 
 
 def tensorboard_logger(trainer: L.Trainer) -> loggers.TensorBoardLogger | None:
@@ -108,21 +108,3 @@ class TensorBoardLogger(loggers.TensorBoardLogger):
             )
             super().log_graph(model, input_array)
         self.graph_logged = True
-
-
-class LearningRateMonitor(callbacks.LearningRateMonitor):
-    """Lightning's ``lr-<Optimizer>`` scalars; does nothing with logger=none, where Lightning's
-    own would stop the run."""
-
-    def on_train_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
-        self.active = bool(trainer.loggers)
-        if self.active:
-            super().on_train_start(trainer, *args, **kwargs)
-
-    def on_train_batch_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
-        if self.active:
-            super().on_train_batch_start(trainer, *args, **kwargs)
-
-    def on_train_epoch_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
-        if self.active:
-            super().on_train_epoch_start(trainer, *args, **kwargs)

@@ -76,6 +76,7 @@ class FashionMNISTDataModule(ResumableShuffle, L.LightningDataModule):
         super().__init__()
         check_workers(preload, num_workers)
         self.save_hyperparameters(ignore=["augment"])
+        self.classes = CLASSES  # names of labels 0-9 (the test figures' titles)
         self.augment = augment
         # The training order; saved in checkpoints with the epoch's position (ResumableShuffle).
         self.init_shuffle(seed)

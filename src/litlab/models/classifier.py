@@ -62,12 +62,19 @@ class Classifier(FusedStepsModule):
         return self.net(x)
 
     def batch_loss(self, batch: tuple[torch.Tensor, ...], stage: str) -> torch.Tensor:
+        return self._evaluate(batch, stage)[0]
+
+    def _evaluate(
+        self, batch: tuple[torch.Tensor, ...], stage: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's mean loss and predicted classes; the stage's epoch sums updated."""
         x, y = batch
         logits = self(x)
         loss = self.loss_fn(logits, y)
+        predicted = logits.argmax(-1)
         self.metrics[f"{stage}/loss"].update(loss, len(y))
-        self.metrics[f"{stage}/acc"].update((logits.argmax(-1) == y).float().mean(), len(y))
-        return loss
+        self.metrics[f"{stage}/acc"].update((predicted == y).float().mean(), len(y))
+        return loss, predicted
 
     def _log_epoch(self, stage: str) -> dict[str, torch.Tensor]:
         """Logs ``<stage>/loss`` and ``<stage>/acc`` for the epoch, and returns them."""
@@ -91,8 +98,9 @@ class Classifier(FusedStepsModule):
         self.val_acc_best.update(acc)
         self.log("val/acc_best", self.val_acc_best.compute())
 
-    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self.batch_loss(batch, "test")
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        """Returns the predicted classes (what TestPredictionFigures draws)."""
+        return self._evaluate(batch, "test")[1]
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")

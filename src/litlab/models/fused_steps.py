@@ -57,7 +57,7 @@ class FusedStepsModule(L.LightningModule):
                 self.manual_backward(losses[-1])
             self.update_weights()
             step_losses.append(losses[0] if len(losses) == 1 else sum(losses))
-        # one tensor for the call: StopOnNonFiniteLoss checks it with one host sync per call
+        # one tensor for the call: TrainingGuard checks it with one host sync per call
         return {"loss": torch.stack(step_losses).detach()}
 
     def _steps_left(self, batch: StepBatches) -> list[list[tuple[Tensor, ...]]]:

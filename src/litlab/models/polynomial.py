@@ -1,9 +1,32 @@
-"""The cubic ``a + b x + c x^2 + d x^3`` as an ``nn.Module`` with four scalar parameters."""
+"""The cubic ``a + b x + c x^2 + d x^3``: the module that learns it, and the rest of its maths
+(evaluating, printing, and the closed-form least-squares cubic it is measured against)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
+
+
+def cubic(coefficients: Sequence[torch.Tensor] | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """a + b x + c x^2 + d x^3 for ``coefficients`` (a, b, c, d)."""
+    a, b, c, d = coefficients
+    return a + b * x + c * x**2 + d * x**3
+
+
+def format_cubic(coefficients: torch.Tensor) -> str:
+    a, b, c, d = (float(v) for v in coefficients)
+    return f"y = {a:+.4f} {b:+.4f} x {c:+.4f} x^2 {d:+.4f} x^3"
+
+
+def least_squares_cubic(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """The best cubic (a, b, c, d) for the points, solved in closed form (in float64), and its
+    mean squared error: the floor any trained cubic can reach."""
+    design = torch.stack([x**0, x, x**2, x**3], dim=1).double()
+    solution = torch.linalg.lstsq(design, y.double().unsqueeze(1)).solution.squeeze(1)
+    mse = torch.mean((design @ solution - y.double()) ** 2).item()
+    return solution.float(), mse
 
 
 class Polynomial3(nn.Module):
@@ -17,7 +40,7 @@ class Polynomial3(nn.Module):
         self.d = nn.Parameter(torch.randn(()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.a + self.b * x + self.c * x**2 + self.d * x**3
+        return cubic((self.a, self.b, self.c, self.d), x)
 
     @property
     def coefficients(self) -> torch.Tensor:
@@ -26,8 +49,3 @@ class Polynomial3(nn.Module):
 
     def string(self) -> str:
         return format_cubic(self.coefficients)
-
-
-def format_cubic(coefficients: torch.Tensor) -> str:
-    a, b, c, d = (float(v) for v in coefficients)
-    return f"y = {a:+.4f} {b:+.4f} x {c:+.4f} x^2 {d:+.4f} x^3"

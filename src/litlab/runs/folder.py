@@ -19,7 +19,7 @@ from litlab.errors import UserError
 from litlab.runs.status import RunStatus, read_status
 
 HYDRA_DIR = ".hydra"
-RECORD_FILE = "run_record.json"  # litlab.run_record.RECORD_FILE, without importing torch
+RECORD_FILE = "run_record.json"  # litlab.runs.record.RECORD_FILE, without importing torch
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 

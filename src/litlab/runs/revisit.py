@@ -62,7 +62,7 @@ def revisit_overrides(folder: Path, new: Sequence[str], resume: bool) -> list[st
     fixes = [fix for fix in fixes if not touches(fix_key(fix), keys)]
     if fixes:
         print(f"Kept the run's values where conf/ now differs: {' '.join(fixes)}")
-    from litlab.run_record import read_run_record  # imports lightning: not for --help
+    from litlab.runs.record import read_run_record  # imports lightning: not for --help
 
     added = []
     record = read_run_record(folder) or {}

@@ -26,7 +26,7 @@ from litlab.errors import UserError
 REPO = Path(__file__).resolve().parents[3]  # src/litlab/runs/ -> the checkout
 CONF_DIR = REPO / "conf"
 TRAIN_PY = REPO / "train.py"
-SWEEP_RECORD = "multirun.yaml"  # a sweep folder's master config (see litlab.run_folder)
+SWEEP_RECORD = "multirun.yaml"  # a sweep folder's master config (see litlab.runs.guard)
 
 # The packages litlab uses: a stored config builds objects from these only.
 ALLOWED_PACKAGES = ("litlab", "torch", "torchvision", "torchmetrics", "lightning", "hydra")

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from litlab.runs.history import Points, read_history
 
 if TYPE_CHECKING:
-    from litlab.sweep_summary import Group, Job
+    from litlab.runs.summary import Group, Job
 
 FIGURE_FILE = "summary.png"
 MAX_SERIES = 6  # more combinations of the other swept keys: one series, no legend
@@ -179,7 +179,7 @@ def histories_of(jobs: Sequence[Job], metric: str) -> tuple[dict[str, Points], l
 
 
 def build_figure(jobs: Sequence[Job], groups: Sequence[Group], metric: str | None) -> SweepFigure:
-    """The figure for these jobs (``groups``: as ``litlab.sweep_summary.group_jobs`` makes
+    """The figure for these jobs (``groups``: as ``litlab.runs.summary.group_jobs`` makes
     them); no figure without jobs or without an optimized metric."""
     if not jobs or not metric:
         return SweepFigure(None, ["No figure: no jobs, or no optimized_metric to plot."])

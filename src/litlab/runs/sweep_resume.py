@@ -41,11 +41,11 @@ from litlab.runs.stored_config import (
     read_run,
     target_problem,
 )
-from litlab.sweep_job import COMPLETED, STATUS_FILE
+from litlab.runs.sweep_job import COMPLETED, STATUS_FILE
 
 log = logging.getLogger(__name__)
 
-RECORD = SWEEP_RECORD  # the sweep's master config, written when it starts (litlab.run_folder)
+RECORD = SWEEP_RECORD  # the sweep's master config, written when it starts (litlab.runs.guard)
 BASIC = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 OPTUNA = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
 # A sweeper's _target_ must be under hydra_plugins (Hydra's rule): src/hydra_plugins/litlab_resume
@@ -285,7 +285,7 @@ if OptunaSweeper is not None:
                 overrides = read_run(stored.parent).overrides if stored.is_dir() else None
                 [result] = impl.launcher.launch([overrides or trial_overrides(trial)], trial.number)
                 value = result.return_value if result.status.name == "COMPLETED" else None
-                if value is None:  # a failed job returns None (litlab.sweep_job)
+                if value is None:  # a failed job returns None (litlab.runs.sweep_job)
                     study.tell(trial.number, state=TrialState.FAIL)
                 else:
                     study.tell(trial.number, float(value))

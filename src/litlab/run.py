@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from litlab.console import print_config, print_summary, quiet_library_noise
 from litlab.cuda_check import drop_nvml_check_without_driver
-from litlab.results import write_metrics
+from litlab.runs.results import write_metrics
 from litlab.seeding import seed_run
 from litlab.tensorboard import log_run_summary
 from litlab.validation import check_checkpoint_fits, validate

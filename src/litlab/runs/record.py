@@ -1,5 +1,6 @@
 """``run_record.json``: what a run needs to be repeated -- seed, determinism, effective batch
-size, library versions, hardware, git commit, command line -- written into every run folder."""
+size, library versions, hardware, git commit, command line -- written into every run folder
+(by ``litlab.callbacks.RunRecord``) and read back by the run tools."""
 
 from __future__ import annotations
 
@@ -121,28 +122,3 @@ def read_run_record(run_dir: str | Path) -> dict[str, Any] | None:
     """The run's record, or None for a folder written before run records existed."""
     path = Path(run_dir) / RECORD_FILE
     return json.loads(path.read_text()) if path.is_file() else None
-
-
-class RunRecord(L.Callback):
-    """Writes ``run_record.json`` (rank zero) when the run is set up -- so even a run that fails
-    later has one -- and logs ``train/effective_batch_size`` beside the other metrics. (The
-    TensorBoard text entry ``run/record`` is written from this file by ``litlab.tensorboard``.)"""
-
-    def __init__(self, output_dir: str | Path, seed: int | None) -> None:
-        self.output_dir = Path(output_dir)
-        self.seed = seed
-        self.record: dict[str, Any] | None = None
-
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if self.record is not None:  # fit then test: one record per run
-            return
-        self.record = build_run_record(trainer, self.seed)
-        if not trainer.is_global_zero:
-            return
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        (self.output_dir / RECORD_FILE).write_text(json.dumps(self.record, indent=2) + "\n")
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        size = (self.record or {}).get("batch", {}).get("effective_batch_size")
-        if size is not None:
-            pl_module.log(EFFECTIVE_BATCH_SIZE_METRIC, float(size))

@@ -1,12 +1,12 @@
-"""Pictures of a run in TensorBoard's images tab, as callbacks each experiment configures.
+"""The classifier's test results as pictures in TensorBoard's images tab.
 
-They draw only when the run logs to TensorBoard (logger=tensorboard) and skip otherwise.
+Drawn only when the run logs to TensorBoard (logger=tensorboard), skipped otherwise. (The
+polynomial's picture is drawn by its reference, ``litlab.callbacks.polynomial``.)
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
@@ -14,65 +14,27 @@ import torch
 from matplotlib.figure import Figure
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from litlab.callbacks import least_squares_cubic
 from litlab.tensorboard import tensorboard_logger
-
-
-def cubic(coefficients: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return sum(c * x**power for power, c in enumerate(coefficients))
-
-
-class PolynomialFitFigure(L.Callback):
-    """sin(x), the learned cubic and the least-squares cubic on one plot, every
-    ``every_n_epochs`` epochs and at the end of training (tag ``fit/polynomial``)."""
-
-    def __init__(self, every_n_epochs: int = 1) -> None:
-        self.every_n_epochs = every_n_epochs
-
-    def figure(self, trainer: L.Trainer, pl_module: L.LightningModule) -> Figure:
-        dataset = trainer.datamodule.dataset
-        x, y = dataset.x.cpu(), dataset.y.cpu()
-        best, _ = least_squares_cubic(x, y)
-        with torch.no_grad():
-            learned = pl_module(x.to(pl_module.device)).cpu().numpy()
-        reference = cubic(best, x).numpy()
-        x, y = x.numpy(), y.numpy()
-        fig = Figure(figsize=(6, 4))
-        ax = fig.subplots()
-        ax.plot(x, y, label="sin(x)", color="black", linewidth=3, alpha=0.3)
-        ax.plot(x, learned, label="learned cubic")
-        ax.plot(x, reference, "--", label="least-squares cubic")
-        ax.set(xlabel="x", ylabel="y", title=f"after {trainer.global_step} steps")
-        ax.legend()
-        return fig
-
-    def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        logger = tensorboard_logger(trainer)
-        if logger is not None and trainer.is_global_zero:
-            fig = self.figure(trainer, pl_module)
-            logger.experiment.add_figure("fit/polynomial", fig, trainer.global_step)
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.current_epoch % self.every_n_epochs == 0:
-            self.draw(trainer, pl_module)
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.draw(trainer, pl_module)
 
 
 class TestPredictionFigures(L.Callback):
     """After testing: the confusion matrix (``test/confusion_matrix``) and a grid of
-    misclassified test images titled with true and predicted class (``test/misclassified``)."""
+    misclassified test images titled with true and predicted class (``test/misclassified``).
 
-    def __init__(self, class_names: Sequence[str], max_images: int = 32) -> None:
-        self.class_names = list(class_names)
+    Uses the classes the module's ``test_step`` predicted (no second pass over the test set),
+    and the class names the data module gives (``datamodule.classes``).
+    """
+
+    def __init__(self, max_images: int = 32) -> None:
         self.max_images = max_images
+        self.class_names: list[str] = []
         self.confusion: MulticlassConfusionMatrix | None = None
         self.wrong: list[tuple[torch.Tensor, int, int]] = []
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.confusion = None
         if tensorboard_logger(trainer) is not None:
+            self.class_names = list(trainer.datamodule.classes)
             num_classes = len(self.class_names)
             self.confusion = MulticlassConfusionMatrix(num_classes).to(pl_module.device)
         self.wrong = []
@@ -89,8 +51,7 @@ class TestPredictionFigures(L.Callback):
         if self.confusion is None:
             return
         x, y = batch
-        with torch.no_grad():
-            predicted = pl_module(x).argmax(dim=-1)
+        predicted = outputs  # the classes test_step predicted
         self.confusion.update(predicted, y)
         for i in (predicted != y).nonzero().flatten().tolist():
             if len(self.wrong) >= self.max_images:

@@ -4,7 +4,7 @@ Hydra's BasicSweeper re-raises the first failed job after its batch, and a ``sys
 (how train.py reports a UserError) ends the whole process; either way the remaining jobs and the
 summary are lost. Here every job records its status in ``status.json`` (``litlab.runs.status``,
 as single runs do) and returns instead of raising; the summary callback
-(``litlab.sweep_summary``) reads it and makes the sweep's exit code say whether any job failed.
+(``litlab.runs.summary``) reads it and makes the sweep's exit code say whether any job failed.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Callbacks that end training safely: on a non-finite loss, and on Ctrl-C or SIGTERM."""
+"""Ending training safely: at a non-finite loss, and on Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from litlab.errors import TrainingDiverged
-from litlab.sweep_job import is_multirun
+from litlab.runs.sweep_job import is_multirun
 
 INTERRUPTIONS = (KeyboardInterrupt, SIGTERMException)
 
@@ -31,13 +31,39 @@ def learning_rate_hint(trainer: L.Trainer, pl_module: L.LightningModule) -> str:
     return f"Try a lower learning rate: it is {lr:g}, e.g. {key}={lr / 10:g}"
 
 
-class StopOnNonFiniteLoss(L.Callback):
-    """Stops at the first training_step call whose loss is nan or inf, before it is checkpointed.
+def resume_hint(trainer: L.Trainer, path: Path) -> str:
+    if is_multirun():
+        return f"finish the sweep with: litlab resume {HydraConfig.get().sweep.dir}"
+    return (
+        f"resume with: litlab resume {trainer.default_root_dir} "
+        f"(or: python train.py <the same overrides> ckpt_path={path})"
+    )
 
-    ``training_step`` returns the loss of each of the call's optimizer steps; one check covers
-    them all, so a GPU run waits for the device once per call rather than once per step.
-    Raises ``TrainingDiverged``: ``train.py`` prints its message and exits 2.
+
+class TrainingGuard(L.Callback):
+    """Stops training safely in two cases, keeping what it can:
+
+    - at the first ``training_step`` call whose loss is nan or inf, before that state is
+      checkpointed (``stop_on_nonfinite_loss``). ``training_step`` returns the loss of each of
+      the call's optimizer steps, and one check covers them all: a GPU run waits for the device
+      once per call, not once per step. Raises ``TrainingDiverged``, which ``train.py`` prints
+      (with what to try) before exiting 2.
+    - on Ctrl-C or SIGTERM during fit: saves ``checkpoints/<interrupt_checkpoint>``, which
+      ``litlab resume`` or ``ckpt_path=`` continues from, exactly (None: no checkpoint).
+      Lightning turns SIGTERM into ``SIGTERMException`` once the call in progress ends and
+      calls ``on_exception`` on every callback, for Ctrl-C too; that is the hook used here.
+
+    One callback for both: Lightning calls every callback at every optimizer step (around
+    ``backward`` and ``optimizer.step``), so each one costs time per step (README "Fused steps").
     """
+
+    def __init__(
+        self,
+        stop_on_nonfinite_loss: bool = True,
+        interrupt_checkpoint: str | None = "interrupted.ckpt",
+    ) -> None:
+        self.stop_on_nonfinite_loss = stop_on_nonfinite_loss
+        self.interrupt_checkpoint = interrupt_checkpoint
 
     def on_train_batch_end(
         self,
@@ -48,7 +74,9 @@ class StopOnNonFiniteLoss(L.Callback):
         batch_idx: int,
     ) -> None:
         losses = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
-        if not isinstance(losses, torch.Tensor) or torch.isfinite(losses).all():
+        if not self.stop_on_nonfinite_loss or not isinstance(losses, torch.Tensor):
+            return
+        if torch.isfinite(losses).all():  # the one host sync per call
             return
         losses = losses.reshape(-1)
         first = int((~torch.isfinite(losses)).nonzero()[0])
@@ -61,32 +89,14 @@ class StopOnNonFiniteLoss(L.Callback):
             f"{checkpoint_dir(trainer)}."
         )
 
-
-def resume_hint(trainer: L.Trainer, path: Path) -> str:
-    if is_multirun():
-        return f"finish the sweep with: litlab resume {HydraConfig.get().sweep.dir}"
-    return (
-        f"resume with: litlab resume {trainer.default_root_dir} "
-        f"(or: python train.py <the same overrides> ckpt_path={path})"
-    )
-
-
-class CheckpointOnInterrupt(L.Callback):
-    """On Ctrl-C or SIGTERM during fit, saves a checkpoint that ``ckpt_path=`` resumes from.
-
-    Lightning turns SIGTERM into ``SIGTERMException`` at the next batch boundary and calls
-    ``on_exception`` on every callback, for Ctrl-C too; this is that hook.
-    """
-
-    def __init__(self, filename: str = "interrupted.ckpt") -> None:
-        self.filename = filename
-
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
-        if not isinstance(exception, INTERRUPTIONS) or trainer.state.fn != "fit":
+        if self.interrupt_checkpoint is None or trainer.state.fn != "fit":
             return
-        path = checkpoint_dir(trainer) / self.filename
+        if not isinstance(exception, INTERRUPTIONS):
+            return
+        path = checkpoint_dir(trainer) / self.interrupt_checkpoint
         trainer.save_checkpoint(path)
         if trainer.is_global_zero:
             name = "SIGTERM" if isinstance(exception, SIGTERMException) else "Ctrl-C"
