@@ -33,7 +33,7 @@ POLYNOMIAL = [
 FASHION_SHORT = [
     "experiment=fashion",
     "trainer.max_epochs=1",
-    "trainer.limit_train_batches=10",
+    "trainer.limit_train_batches=2",  # training_step calls: 16 steps
     "trainer.limit_val_batches=5",
     "trainer.limit_test_batches=5",
     "logger=none",
@@ -262,7 +262,7 @@ def test_optuna_search_runs_trials_and_reports_the_best(tmp_path):
 
 def test_ddp_on_two_cpu_processes_writes_one_run_folder(tmp_path):
     result = run_train(*DDP_CPU, *FASHION_SHORT[:1], "trainer.max_epochs=1",
-                       "trainer.limit_train_batches=40", "trainer.limit_val_batches=10",
+                       "trainer.limit_train_batches=5", "trainer.limit_val_batches=10",
                        "test=false", "logger=none", f"paths.log_dir={tmp_path}")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Starting with 2 processes" in result.stdout + result.stderr
@@ -270,8 +270,22 @@ def test_ddp_on_two_cpu_processes_writes_one_run_folder(tmp_path):
     folders = list(tmp_path.glob("fashion/*/*"))
     assert len(folders) == 1
     metrics = json.loads((folders[0] / "metrics.json").read_text())
-    assert metrics["val/acc"] > 0.6  # 40 steps of 2 x 64 images: well above chance (0.1)
+    assert metrics["val/acc"] > 0.6  # 40 steps (5 calls of 8) of 2 x 64 images: chance is 0.1
     assert {p.name for p in (folders[0] / "checkpoints").iterdir()} >= {"last.ckpt"}
+
+
+def test_ddp_processes_take_as_many_steps_when_the_epoch_ends_in_a_short_call(tmp_path):
+    """2000 points in batches of 300 = 7 batches, 2 steps a call: calls of 2, 2, 2 and 1 steps,
+    dealt out to 2 processes. Each backward averages gradients across them, so the process
+    with the short call would stop answering (gloo: a collective mismatch); the last call is
+    filled up with the epoch's first batches instead."""
+    result = run_train(*DDP_CPU, "experiment=polynomial", "data.passes_per_epoch=1",
+                       "data.batch_size=300", "steps_per_call=2", "trainer.max_epochs=2",
+                       "test=false", "logger=none", f"paths.log_dir={tmp_path}")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    (folder,) = tmp_path.glob("polynomial/*/*")
+    last = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 2 * 2 * 2  # epochs x calls per process x steps per call
 
 
 @pytest.mark.slow
@@ -282,7 +296,7 @@ def test_ddp_inside_a_multirun_runs_each_job_once(tmp_path):
     assert len(job_folders(sweep)) == 2
     rows = read_csv(sweep)
     assert [row["status"] for row in rows] == ["completed", "completed"]
-    assert all(0.0 < float(row["test/acc"]) <= 1.0 for row in rows)
+    assert all(float(row["test/acc"]) > 0.5 for row in rows)  # 16 steps: chance is 0.1
 
 
 @pytest.mark.slow

@@ -152,6 +152,7 @@ class FashionMNISTDataModule(ResumableShuffle, L.LightningDataModule):
             return step_loader(
                 self.train_set, hp.batch_size, hp.steps_per_call, hp.accumulate_grad_batches,
                 generator=self.generator, start_epoch=self.start_epoch,
+                whole_calls=self.processes > 1,
             )  # fmt: skip
         return self._loader(
             self.train_set,

@@ -32,6 +32,11 @@ class ResumableShuffle(SpawnSafeGenerator):
         self._calls_done = 0  # training calls of this epoch that reached the model
         self._resume_at: tuple[torch.Tensor, int] | None = None
 
+    @property
+    def processes(self) -> int:
+        """The training processes (DDP's world size); 1 without a trainer."""
+        return 1 if self.trainer is None else self.trainer.world_size
+
     def start_epoch(self, calls_per_epoch: int) -> int:
         """Called as the training order for an epoch is drawn; returns the calls to skip."""
         resume, self._resume_at = self._resume_at, None
@@ -62,6 +67,5 @@ class ResumableShuffle(SpawnSafeGenerator):
         self.generator.set_state(state_dict["generator"])
         # Under DDP each rank takes its share of the epoch's calls: Lightning then restarts the
         # epoch's order (as it does for any loader that cannot say where it was).
-        one_process = self.trainer is None or self.trainer.world_size == 1
-        if "epoch_start" in state_dict and one_process:
+        if "epoch_start" in state_dict and self.processes == 1:
             self._resume_at = (state_dict["epoch_start"], state_dict["calls_done"])

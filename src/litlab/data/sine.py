@@ -68,6 +68,7 @@ class SineDataModule(ResumableShuffle, L.LightningDataModule):
             self.generator,
             hp.passes_per_epoch,
             self.start_epoch,
+            whole_calls=self.processes > 1,
         )
 
     def test_dataloader(self) -> DataLoader:

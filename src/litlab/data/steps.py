@@ -84,6 +84,11 @@ class StepSampler(Sampler[StepIndices]):
 
     ``start_epoch(calls)``, if given, is called as each epoch's order is about to be drawn and
     returns how many calls to skip: a run resumed mid-epoch (``litlab.data.shuffle_state``).
+
+    ``whole_calls``: fill the epoch's last call up with the epoch's first batches, so that every
+    call holds the same number of steps. DDP needs it: Lightning deals whole calls out to the
+    processes, which must all take as many steps (each ``backward`` averages the gradients
+    across them), as ``DistributedSampler`` repeats samples to give every process as many.
     """
 
     def __init__(
@@ -92,13 +97,14 @@ class StepSampler(Sampler[StepIndices]):
         steps_per_call: int,
         accumulate: int,
         start_epoch: Callable[[int], int] | None = None,
+        whole_calls: bool = False,
     ) -> None:
         if steps_per_call < 1 or accumulate < 1:
             raise ValueError(
                 f"steps_per_call ({steps_per_call}) and accumulate ({accumulate}) must be >= 1"
             )
         self.batches, self.steps_per_call, self.accumulate = batches, steps_per_call, accumulate
-        self.start_epoch = start_epoch
+        self.start_epoch, self.whole_calls = start_epoch, whole_calls
 
     @property
     def batches_per_call(self) -> int:
@@ -112,7 +118,11 @@ class StepSampler(Sampler[StepIndices]):
         batches = iter(self.batches)  # draws the order as it goes, skipped calls included
         for _ in islice(batches, skip * self.batches_per_call):
             pass
+        first: list[BatchIndex] = []
         while group := list(islice(batches, self.batches_per_call)):
+            first = first or group
+            if self.whole_calls and len(group) < self.batches_per_call:
+                group += (first * self.batches_per_call)[: self.batches_per_call - len(group)]
             sizes = [batch_size_of(index) for index in group]
             yield StepIndices(join_rows(group), split_into_steps(sizes, self.accumulate))
 

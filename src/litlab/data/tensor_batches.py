@@ -116,14 +116,15 @@ def step_loader(
     generator: torch.Generator | None = None,
     passes: int = 1,
     start_epoch: Callable[[int], int] | None = None,
+    whole_calls: bool = False,
 ) -> DataLoader:
     """A training ``DataLoader`` whose items are ``StepBatches``: the batches of
     ``steps_per_call`` optimizer steps, gathered at once (``litlab.data.steps``).
-    ``start_epoch``: see ``StepSampler``."""
+    ``start_epoch``, ``whole_calls``: see ``StepSampler``."""
     batches = BatchIndexSampler(
         len(dataset), batch_size, shuffle, generator, passes, device=dataset.device
     )
-    sampler = StepSampler(batches, steps_per_call, accumulate, start_epoch)
+    sampler = StepSampler(batches, steps_per_call, accumulate, start_epoch, whole_calls)
     return DataLoader(
         dataset, sampler=sampler, batch_size=None, generator=generator, collate_fn=as_gathered
     )
