@@ -18,11 +18,8 @@ from litlab.runs.log import LoggedStream
 
 from .conftest import REPO, run_folder, run_train
 
-# a short polynomial run; log_every_n_steps (counted in training_step calls: 2 an epoch here,
-# of 8 and 2 steps) at most its calls an epoch, so that Lightning has no reason to warn about
-# this run (it would, rightly, with fewer calls than the interval)
-SHORT = ["experiment=polynomial", "data.passes_per_epoch=1", "trainer.max_epochs=2",
-         "trainer.log_every_n_steps=2"]  # fmt: skip
+# a short polynomial run (one training_step call an epoch)
+SHORT = ["experiment=polynomial", "data.passes_per_epoch=1", "trainer.max_epochs=2"]
 
 
 @pytest.fixture(scope="module")

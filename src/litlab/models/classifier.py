@@ -69,7 +69,7 @@ class Classifier(FusedStepsModule):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch's mean loss and predicted classes; the stage's epoch sums updated."""
         x, y = batch
-        logits = self(x)
+        logits = self.net(x)  # the network itself: one module call less a step
         loss = self.loss_fn(logits, y)
         predicted = logits.argmax(-1)
         self.metrics[f"{stage}/loss"].update(loss, len(y))

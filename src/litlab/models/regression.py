@@ -40,7 +40,7 @@ class RegressionModule(FusedStepsModule):
 
     def batch_loss(self, batch: tuple[torch.Tensor, ...], stage: str) -> torch.Tensor:
         x, y = batch
-        loss = self.loss_fn(self(x), y)
+        loss = self.loss_fn(self.net(x), y)  # the network itself: one module call less a step
         self.train_loss.update(loss, len(x))
         return loss
 
