@@ -590,6 +590,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def report(results: dict, rounds: dict[str, list[dict]], args: argparse.Namespace) -> None:
+    """The table and JSON of the variants measured so far (``complete`` once all rounds ran)."""
+    done = {variant: runs for variant, runs in rounds.items() if runs}
+    results["machine"]["load_average_after"] = os.getloadavg()
+    results["complete"] = all(len(runs) == args.rounds for runs in rounds.values())
+    results["variants"] = {variant: combine(runs) for variant, runs in done.items()}
+    results["targets"] = targets(results, args.device)
+    results["table"] = table(results)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads is not None:
@@ -610,6 +621,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None:
         env["OMP_NUM_THREADS"] = str(args.threads)
     rounds: dict[str, list[dict]] = {variant: [] for variant in args.variants}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for round_number in range(1, args.rounds + 1):
             for variant in args.variants:
@@ -623,13 +635,8 @@ def main(argv: list[str] | None = None) -> int:
                     command = child_args(args, variant, out)
                     subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
                 rounds[variant].append(json.loads(out.read_text()))
-    results["machine"]["load_average_after"] = os.getloadavg()
-    results["variants"] = {variant: combine(rounds[variant]) for variant in args.variants}
-    results["targets"] = targets(results, args.device)
-    results["table"] = table(results)
+                report(results, rounds, args)  # so far: a time limit never loses what ran
     print(results["table"])
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 

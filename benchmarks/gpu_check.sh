@@ -3,7 +3,8 @@
 #
 # Here, before the call (the checkout's ../shared and /usr/share do not travel):
 #   mkdir -p .whl && cp ../shared/wheels/gpu/*.whl /usr/share/datasets/fashion-mnist/*.gz .whl/
-# The call:  run(command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=480)
+# The call:  run(command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=600)
+# It takes about 8 minutes on an H200 machine (each benchmark variant starts a process: ~20 s).
 # What comes back under $OUT (7 files): summary.txt (the GPU, each step's seconds, the test
 # summary, the benchmark's table, the steps_per_call table, the two runs' accuracy and time),
 # bench-cuda.json, steps-per-call.md, pytest-gpu.txt, fashion-metrics.json,
@@ -45,7 +46,7 @@ step "gpu tests" 150 bash -c "python3 -m pytest -m gpu -q -p no:cacheprovider te
   >'$OUT/pytest-gpu.txt' 2>&1"
 
 # Data resident on the GPU; the CPU-only rows (the notes' loop, the peer) are left out here.
-step "benchmark" 200 bash -c "python3 benchmarks/bench.py '$OUT/bench-cuda.json' --device cuda \
+step "benchmark" 300 bash -c "python3 benchmarks/bench.py '$OUT/bench-cuda.json' --device cuda \
   --variants user plain litlab litlab_k1 poly_plain poly_litlab poly_litlab_k1 \
   2>'$LOGS/bench-stderr.txt'"
 
