@@ -62,7 +62,7 @@ def epoch_seconds(deterministic: bool, epochs: int, overrides: list[str]) -> lis
         seed_run(cfg)
         timer = EpochTimer()
         trainer = build_trainer(
-            cfg, callbacks=[*instantiate_group(cfg.callbacks), timer], logger=False
+            cfg, callbacks=[*instantiate_group(cfg, "callbacks"), timer], logger=False
         )
         trainer.fit(instantiate(cfg.model), datamodule=instantiate(cfg.data))
         return timer.seconds

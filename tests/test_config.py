@@ -8,7 +8,7 @@ import torch
 from hydra.utils import instantiate
 
 from litlab.errors import UserError
-from litlab.run import instantiate_group
+from litlab.run import build_trainer, instantiate_group
 from litlab.validation import validate
 
 from .conftest import CONF_DIR
@@ -31,16 +31,13 @@ def test_composes_and_instantiates(make_cfg, experiment, trainer):
     assert cfg.name == experiment
     assert isinstance(instantiate(cfg.model), L.LightningModule)
     assert isinstance(instantiate(cfg.data), L.LightningDataModule)
-    callbacks = instantiate_group(cfg.callbacks)
+    callbacks = instantiate_group(cfg, "callbacks")
     assert callbacks and all(isinstance(c, L.Callback) for c in callbacks)
     if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():
         with pytest.raises(UserError, match="trainer=cpu"):
             validate(cfg)
         return
-    trainer_obj = instantiate(
-        cfg.trainer, callbacks=callbacks, logger=instantiate_group(cfg.logger)
-    )
-    assert isinstance(trainer_obj, L.Trainer)
+    assert isinstance(build_trainer(cfg, callbacks=callbacks), L.Trainer)
 
 
 def test_fashion_is_the_default_experiment_and_cpu_the_default_trainer(make_cfg):
@@ -72,5 +69,5 @@ def test_fundamental_knobs_override_without_plus(make_cfg, override):
     "logger, expected", [("tensorboard", "TensorBoardLogger"), ("csv", "CSVLogger"), ("none", None)]
 )
 def test_logger_choices(make_cfg, logger, expected):
-    loggers = instantiate_group(make_cfg(f"logger={logger}").get("logger"))
+    loggers = instantiate_group(make_cfg(f"logger={logger}"), "logger")
     assert [type(lg).__name__ for lg in loggers] == ([expected] if expected else [])

@@ -6,21 +6,36 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from litlab.console import print_config, print_summary, quiet_library_noise
 from litlab.cuda_check import drop_nvml_check_without_driver
+from litlab.errors import ConfigValueError, UserError
 from litlab.runs.results import write_metrics
 from litlab.seeding import seed_run
 from litlab.tensorboard import log_run_summary
 from litlab.validation import check_checkpoint_fits, validate
 
 
-def instantiate_group(group: DictConfig | None) -> list[Any]:
+def build(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
+    """``instantiate`` the config at ``key``. A value its class refuses (``trainer.devices=0``,
+    an argument it does not take) is the user's to fix: one ``error:`` line naming the key."""
+    try:
+        return instantiate(OmegaConf.select(cfg, key), **kwargs)
+    except InstantiationException as error:
+        cause = error.__cause__ or error
+        if isinstance(cause, UserError):  # the class's own check, already naming its key
+            raise cause from None
+        raise UserError(f"{key} cannot be built: {type(cause).__name__}: {cause}") from error
+
+
+def instantiate_group(cfg: DictConfig, group: str) -> list[Any]:
     """A config group written as named entries (callbacks, loggers) -> a list of objects."""
-    return [instantiate(entry) for entry in (group or {}).values() if entry is not None]
+    entries = OmegaConf.select(cfg, group) or {}
+    return [build(cfg, f"{group}.{name}") for name, entry in entries.items() if entry is not None]
 
 
 def build_trainer(cfg: DictConfig, **overrides: Any) -> L.Trainer:
@@ -30,11 +45,11 @@ def build_trainer(cfg: DictConfig, **overrides: Any) -> L.Trainer:
     ``trainer.accumulate_grad_batches`` reaches the data module, which groups the batches of
     each step (``conf/data``), and ``trainer.gradient_clip_*`` the module (``conf/model``)."""
     if "callbacks" not in overrides:
-        overrides["callbacks"] = instantiate_group(cfg.get("callbacks"))
+        overrides["callbacks"] = instantiate_group(cfg, "callbacks")
     if "logger" not in overrides:
-        overrides["logger"] = instantiate_group(cfg.get("logger")) or False
+        overrides["logger"] = instantiate_group(cfg, "logger") or False
     loop_off = {"accumulate_grad_batches": 1, "gradient_clip_val": None}
-    return instantiate(cfg.trainer, **loop_off, gradient_clip_algorithm=None, **overrides)
+    return build(cfg, "trainer", **loop_off, gradient_clip_algorithm=None, **overrides)
 
 
 def best_checkpoint(trainer: L.Trainer) -> str | None:
@@ -52,8 +67,8 @@ def run(cfg: DictConfig) -> float | None:
     seed_run(cfg)  # seed=null draws one and writes it into cfg.seed
     print_config(cfg)
 
-    datamodule: L.LightningDataModule = instantiate(cfg.data)
-    model: L.LightningModule = instantiate(cfg.model)
+    datamodule: L.LightningDataModule = build(cfg, "data")
+    model: L.LightningModule = build(cfg, "model")
     check_checkpoint_fits(cfg, model)  # before the trainer, any data or any training
     trainer = build_trainer(cfg)
 
@@ -71,5 +86,20 @@ def run(cfg: DictConfig) -> float | None:
         write_metrics(run_dir, metrics)
         log_run_summary(trainer, cfg, metrics, run_dir)
         print_summary(metrics, run_dir)
-    value = metrics.get(cfg.optimized_metric) if cfg.optimized_metric else None
-    return None if value is None else float(value)
+    return optimized_value(cfg, metrics)
+
+
+def optimized_value(cfg: DictConfig, metrics: dict[str, Any]) -> float | None:
+    """``cfg.optimized_metric`` of this run, for sweepers; a name the run never logged (a
+    misspelling would otherwise pass as "no value") is refused with the names it did log."""
+    name = cfg.get("optimized_metric")
+    if not name:
+        return None
+    if name not in metrics and not cfg.train:  # testing only: no training metric to return
+        return None
+    if name not in metrics:
+        logged = ", ".join(sorted(metrics)) or "none"
+        raise ConfigValueError(
+            "optimized_metric", name, f"this run logged no such metric ({logged})"
+        )
+    return float(metrics[name])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,7 +12,6 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from litlab.data.fashion import TRAIN_SIZE, check_workers
 from litlab.errors import ConfigValueError, UserError
 
 CUDA_ACCELERATORS = ("gpu", "cuda")
@@ -40,28 +40,28 @@ POSITIVE_INT = Rule("must be a whole number > 0", lambda v: _integer(v) and v > 
 AT_LEAST_ONE = Rule("must be a whole number >= 1", lambda v: _integer(v) and v >= 1)
 NOT_NEGATIVE_INT = Rule("must be a whole number >= 0", lambda v: _integer(v) and v >= 0)
 DROPOUT = Rule("must be a probability in [0, 1)", lambda v: _number(v) and 0 <= v < 1)
-VAL_SIZE = Rule(
-    f"must be a whole number in (0, {TRAIN_SIZE}), the size of the training set",
-    lambda v: _integer(v) and 0 < v < TRAIN_SIZE,
-)
+MIN_OR_MAX = Rule("must be min or max", lambda v: v in ("min", "max"))
 HIDDEN_SIZES = Rule(
     "must be a list of whole numbers > 0",
     lambda v: isinstance(v, ListConfig | list | tuple) and all(_integer(h) and h > 0 for h in v),
 )
 
-# key -> its rule. Keys an experiment does not have are skipped; None means "not set".
+# key -> its rule. Keys an experiment does not have are skipped; None means "not set". A limit
+# that belongs to one class is checked by that class (e.g. data.val_size by the Fashion module).
 RULES: dict[str, Rule] = {
     "model.optimizer.lr": POSITIVE,
     "data.batch_size": POSITIVE_INT,
     "data.num_points": POSITIVE_INT,
     "data.num_workers": NOT_NEGATIVE_INT,
-    "data.val_size": VAL_SIZE,
     "trainer.max_epochs": POSITIVE_INT,
     "trainer.accumulate_grad_batches": AT_LEAST_ONE,
     "steps_per_call": AT_LEAST_ONE,
     "model.net.hidden_sizes": HIDDEN_SIZES,
     "model.net.dropout": DROPOUT,
+    "optimized_metric_mode": MIN_OR_MAX,
 }
+# Folders a run reads or writes: an existing file there, or no way to create one, is refused.
+FOLDER_KEYS = ("paths.data_dir", "paths.log_dir")
 
 _ABSENT = object()
 
@@ -85,10 +85,20 @@ def check_accelerator(cfg: DictConfig) -> None:
         )
 
 
-def check_data(cfg: DictConfig) -> None:
-    data = cfg.get("data") or {}
-    if "preload" in data:
-        check_workers(bool(data.preload), int(data.get("num_workers", 0)))
+def check_folders(cfg: DictConfig, keys: tuple[str, ...] = FOLDER_KEYS) -> None:
+    """Each folder must be one, or be creatable: its nearest existing parent a writable folder."""
+    for key in keys:
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is None:
+            continue
+        path = Path(str(value))
+        if path.exists() and not path.is_dir():
+            raise ConfigValueError(key, str(value), "is a file; a folder is needed here")
+        parent = next(p for p in (path, *path.parents) if p.exists())
+        if not parent.is_dir():
+            raise ConfigValueError(key, str(value), f"cannot be created: {parent} is a file")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise ConfigValueError(key, str(value), f"cannot be written: {parent} is read-only")
 
 
 def check_checkpoint(ckpt_path: str | None) -> None:
@@ -185,6 +195,6 @@ def check_checkpoint_fits(cfg: DictConfig, model: torch.nn.Module) -> None:
 def validate(cfg: DictConfig) -> None:
     check_values(cfg)
     check_accelerator(cfg)
-    check_data(cfg)
+    check_folders(cfg)
     check_switches(cfg)
     check_checkpoint(cfg.get("ckpt_path"))

@@ -38,6 +38,15 @@ TRAIN_SIZE = 60_000
 BatchTransform = Callable[[torch.Tensor], torch.Tensor]
 
 
+def check_val_size(val_size: int) -> None:
+    if not (isinstance(val_size, int) and 0 < val_size < TRAIN_SIZE):
+        raise ConfigValueError(
+            "data.val_size",
+            val_size,
+            f"must be a whole number in (0, {TRAIN_SIZE}), the size of the training set",
+        )
+
+
 def check_workers(preload: bool, num_workers: int) -> None:
     """Worker processes have nothing to do when batches are gathered from preloaded tensors."""
     if preload and num_workers != 0:
@@ -74,6 +83,7 @@ class FashionMNISTDataModule(ResumableShuffle, L.LightningDataModule):
         accumulate_grad_batches: int = 1,
     ) -> None:
         super().__init__()
+        check_val_size(val_size)
         check_workers(preload, num_workers)
         self.save_hyperparameters(ignore=["augment"])
         self.classes = CLASSES  # names of labels 0-9 (the test figures' titles)
