@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import sys
 
+import litlab  # noqa: F401 - first, before torch: it sets CUBLAS_WORKSPACE_CONFIG (see its __init__)
+
+# isort: split
 import hydra
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig

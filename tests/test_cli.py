@@ -67,7 +67,7 @@ def test_run_folder_contract(runs, experiment):
 def test_fashion_metrics_are_the_final_logged_values(runs):
     folder = run_folder(runs["fashion"])
     metrics = json.loads((folder / "metrics.json").read_text())
-    assert 0.0 <= metrics["test/acc"] <= 1.0
+    assert metrics["test/acc"] > 0.5  # trained: chance is 0.1
     assert metrics["val/acc_best"] >= metrics["val/acc"] - 1e-7
     assert metrics["test/loss"] > 0
 

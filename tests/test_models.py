@@ -172,3 +172,22 @@ def test_training_time_is_logged_at_every_epoch_end_and_grows():
     )  # fmt: skip
     trainer.fit(model, datamodule=SineDataModule(seed=0))
     assert len(times) == 3 and 0 < times[0] < times[1] < times[2]
+
+
+def test_validation_runs_in_eval_mode_so_dropout_is_off(tmp_path):
+    """Dropout 0.5 changes every training forward; Lightning puts the module in eval mode to
+    validate (and back in train mode after), so validating the same weights twice agrees."""
+    torch.manual_seed(0)
+    model = RegressionModule(
+        nn.Sequential(nn.Unflatten(0, (-1, 1)), nn.Linear(1, 64), nn.Dropout(0.5),
+                      nn.Linear(64, 1), nn.Flatten(0)),
+        functools.partial(torch.optim.SGD, lr=1e-3),
+    )  # fmt: skip
+    x = torch.linspace(-1, 1, 50)
+    assert not torch.equal(model(x), model(x))  # train mode: two dropout masks
+    data = SineDataModule(batch_size=200)
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    first = trainer.test(model, datamodule=data, verbose=False)[0]["test/loss"]
+    second = trainer.test(model, datamodule=data, verbose=False)[0]["test/loss"]
+    assert first == second
+    assert model.training  # Lightning puts it back in train mode

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from hydra.errors import HydraException
 
 from litlab.errors import ConfigValueError
+from litlab.run import build
 from litlab.validation import validate
 
 from .conftest import compose_config, run_train, train_main
@@ -19,12 +23,17 @@ BAD_VALUES = [
     ("experiment=polynomial", "data.batch_size=-5", "data.batch_size=-5 is invalid"),
     ("experiment=fashion", "trainer.max_epochs=0", "trainer.max_epochs=0 is invalid"),
     ("experiment=fashion", "trainer.accumulate_grad_batches=0", "accumulate_grad_batches=0 is"),
-    ("experiment=fashion", "data.val_size=0", "data.val_size=0 is invalid"),
-    ("experiment=fashion", "data.val_size=60000", "data.val_size=60000 is invalid"),
     ("experiment=fashion", "model.net.hidden_sizes=[512,0]", "hidden_sizes=[512, 0] is invalid"),
     ("experiment=fashion", "model.net.dropout=1.0", "model.net.dropout=1.0 is invalid"),
     ("experiment=fashion", "model.net.dropout=-0.1", "model.net.dropout=-0.1 is invalid"),
     ("experiment=fashion", "data.batch_size=abc", "data.batch_size='abc' is invalid"),
+    ("experiment=fashion", "optimized_metric_mode=maxx", "optimized_metric_mode='maxx' is"),
+]
+# Limits that belong to one class, checked by it when the run builds it (still before any work)
+BAD_WHEN_BUILT = [
+    ("data.val_size=0", "data.val_size=0 is invalid"),
+    ("data.val_size=60000", "data.val_size=60000 is invalid"),
+    ("data.num_workers=2", "data.num_workers=2 is invalid"),  # with the default preload=true
 ]
 
 
@@ -37,12 +46,99 @@ def test_bad_value_names_key_and_value(make_cfg, experiment, override, message):
     assert error.value.key == override.split("=")[0]
 
 
+@pytest.mark.parametrize("override, message", BAD_WHEN_BUILT)
+def test_a_limit_of_one_class_is_checked_by_that_class_naming_key_and_value(
+    make_cfg, override, message
+):
+    cfg = make_cfg("experiment=fashion", override)
+    validate(cfg)  # the generic checks know nothing of Fashion-MNIST
+    with pytest.raises(ConfigValueError) as error:
+        build(cfg, "data")
+    assert message in str(error.value) and error.value.key == override.split("=")[0]
+
+
 @pytest.mark.parametrize(
     "override",
     ["model.net.dropout=0.0", "model.net.dropout=0.5", "data.val_size=1", "data.val_size=59999"],
 )
 def test_edge_values_inside_the_range_pass(make_cfg, override):
-    validate(make_cfg("experiment=fashion", override))
+    cfg = make_cfg("experiment=fashion", override)
+    validate(cfg)
+    build(cfg, "data")
+
+
+def test_validating_the_polynomial_imports_neither_fashion_nor_torchvision():
+    script = (
+        "import sys; from litlab.validation import validate; "
+        "print(sorted(m for m in sys.modules if m.startswith(('torchvision', 'litlab.data'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("trainer.devices=0", "error: trainer cannot be built: MisconfigurationException:"),
+        (
+            "callbacks.lr_monitor.logging_interval=weekly",
+            "error: callbacks.lr_monitor cannot be built:",
+        ),
+        ("model.net.hidden_size=[64]", "error: model cannot be built: TypeError:"),
+    ],
+)
+def test_what_cannot_be_built_is_one_error_line_naming_the_key(
+    monkeypatch, capsys, tmp_path, override, message
+):
+    plus = "+" if "hidden_size=" in override else ""  # a key MLP does not take
+    code, err = train_main(
+        monkeypatch, capsys, "experiment=fashion", f"{plus}{override}", f"paths.log_dir={tmp_path}"
+    )
+    assert code == 2, err[-2000:]
+    assert err.strip().splitlines()[-1].startswith(message), err[-2000:]
+    assert "Traceback" not in err
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_a_file_where_a_folder_belongs_is_refused_before_any_work(monkeypatch, capsys, tmp_path):
+    a_file = tmp_path / "data.txt"
+    a_file.write_text("not a folder")
+    code, err = train_main(
+        monkeypatch, capsys, f"paths.data_dir={a_file}", f"paths.log_dir={tmp_path / 'out'}"
+    )
+    assert code == 2
+    assert err.strip().splitlines()[-1] == (
+        f"error: paths.data_dir='{a_file}' is invalid: is a file; a folder is needed here"
+    )
+    under_a_file = a_file / "sub"
+    code, err = train_main(
+        monkeypatch, capsys, f"paths.data_dir={under_a_file}", f"paths.log_dir={tmp_path / 'out'}"
+    )
+    assert code == 2 and f"cannot be created: {a_file} is a file" in err
+
+
+def test_an_optimized_metric_the_run_never_logged_is_refused_with_the_names_it_logged(
+    monkeypatch, capsys, tmp_path
+):
+    code, err = train_main(
+        monkeypatch, capsys, "experiment=polynomial", "data.passes_per_epoch=1",
+        "trainer.max_epochs=1", "logger=none", "optimized_metric=train/mse_ration",
+        f"paths.log_dir={tmp_path}",
+    )  # fmt: skip
+    assert code == 2
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: optimized_metric='train/mse_ration' is invalid: this run logged")
+    assert "train/mse_ratio" in last  # the names it did log
+
+
+def test_a_sweep_with_an_unknown_optimized_metric_mode_stops_before_any_job(tmp_path):
+    result = run_train(
+        "-m", "experiment=polynomial", "seed=1,2", "optimized_metric_mode=highest",
+        f"paths.log_dir={tmp_path}",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "error: optimized_metric_mode='highest' is invalid: must be min or max" in result.stderr
+    assert not list(tmp_path.rglob(".hydra"))  # no job started
 
 
 def test_keys_an_experiment_lacks_are_skipped(make_cfg):

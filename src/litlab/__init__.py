@@ -3,8 +3,9 @@
 import os
 
 # cuBLAS picks its workspace when CUDA first runs a matmul; only with this setting are its results
-# deterministic. Set here, at the first import of litlab (train.py imports it before torch), so it
-# holds from process start, whatever creates the CUDA context. A value the user set is kept.
+# deterministic. Set here, at the first import of litlab (train.py's first import, before torch
+# and Lightning), so it holds from process start, whatever creates the CUDA context. A value the
+# user set is kept.
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 __version__ = "0.1.0"

@@ -79,6 +79,7 @@ class FashionMNISTDataModule(ResumableShuffle, L.LightningDataModule):
         allow_download: bool = True,
         preload: bool = True,
         augment: BatchTransform | None = None,
+        shuffle: bool = True,
         steps_per_call: int = 1,
         accumulate_grad_batches: int = 1,
     ) -> None:
@@ -155,19 +156,19 @@ class FashionMNISTDataModule(ResumableShuffle, L.LightningDataModule):
         return self._loader(dataset, self.hparams.batch_size)
 
     def train_dataloader(self) -> DataLoader:
-        """Each item: the shuffled batches of ``steps_per_call`` optimizer steps, as
-        ``StepBatches`` (``litlab.data.steps``)."""
+        """Each item: the batches (shuffled unless ``shuffle=False``) of ``steps_per_call``
+        optimizer steps, as ``StepBatches`` (``litlab.data.steps``)."""
         hp = self.hparams
         if isinstance(self.train_set, TensorBatches):
             return step_loader(
                 self.train_set, hp.batch_size, hp.steps_per_call, hp.accumulate_grad_batches,
-                generator=self.generator, start_epoch=self.start_epoch,
+                shuffle=hp.shuffle, generator=self.generator, start_epoch=self.start_epoch,
                 whole_calls=self.processes > 1,
             )  # fmt: skip
         return self._loader(
             self.train_set,
             hp.batch_size * hp.steps_per_call * hp.accumulate_grad_batches,
-            shuffle=True,
+            shuffle=hp.shuffle,
             generator=self.generator,
             collate_fn=steps_collate(hp.batch_size, hp.accumulate_grad_batches),
         )

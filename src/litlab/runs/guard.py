@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from litlab.errors import UserError, exit_for_user_error
 from litlab.runs.sweep_resume import RECORD, is_resume
+from litlab.validation import MIN_OR_MAX, check_values
 
 # What a run leaves once it got somewhere: a new run must not overwrite them.
 RESULTS = ("metrics.json", "checkpoints")
@@ -49,7 +50,8 @@ def check_sweep_folder(folder: Path) -> None:
 
 class RunFolderGuard(Callback):
     """Refuse an unwritable run folder, or one that holds a finished run; the same for a sweep
-    folder, except when ``litlab resume`` finishes the sweep in it."""
+    folder, except when ``litlab resume`` finishes the sweep in it; and, for a sweep, an
+    ``optimized_metric_mode`` that is neither min nor max, before any job runs."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         HydraConfig.instance().set_config(config)  # for ${hydra:...} in the folder's name
@@ -64,6 +66,8 @@ class RunFolderGuard(Callback):
         if is_resume(config):  # its own sweep folder, checked job by job (litlab.runs)
             return
         try:
+            # the summary ranks the jobs by it: a typo would only show once they all ran
+            check_values(config, {"optimized_metric_mode": MIN_OR_MAX})
             check_sweep_folder(folder)
         except UserError as error:
             exit_for_user_error(error)
