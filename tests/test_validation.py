@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -28,6 +29,8 @@ BAD_VALUES = [
     ("experiment=fashion", "model.net.dropout=-0.1", "model.net.dropout=-0.1 is invalid"),
     ("experiment=fashion", "data.batch_size=abc", "data.batch_size='abc' is invalid"),
     ("experiment=fashion", "optimized_metric_mode=maxx", "optimized_metric_mode='maxx' is"),
+    # a _partial_ is called once training starts: its arguments are checked before that
+    ("experiment=polynomial", "+model.optimizer.betas=[0.9,0.99]", "takes no argument 'betas'"),
 ]
 # Limits that belong to one class, checked by it when the run builds it (still before any work)
 BAD_WHEN_BUILT = [
@@ -43,7 +46,7 @@ def test_bad_value_names_key_and_value(make_cfg, experiment, override, message):
     with pytest.raises(ConfigValueError) as error:
         validate(cfg)
     assert message in str(error.value)
-    assert error.value.key == override.split("=")[0]
+    assert error.value.key == override.split("=")[0].lstrip("+")
 
 
 @pytest.mark.parametrize("override, message", BAD_WHEN_BUILT)
@@ -117,18 +120,31 @@ def test_a_file_where_a_folder_belongs_is_refused_before_any_work(monkeypatch, c
     assert code == 2 and f"cannot be created: {a_file} is a file" in err
 
 
-def test_an_optimized_metric_the_run_never_logged_is_refused_with_the_names_it_logged(
-    monkeypatch, capsys, tmp_path
+def test_an_optimized_metric_a_sweep_job_never_logged_fails_the_job_naming_what_it_logged(
+    tmp_path,
 ):
-    code, err = train_main(
-        monkeypatch, capsys, "experiment=polynomial", "data.passes_per_epoch=1",
-        "trainer.max_epochs=1", "logger=none", "optimized_metric=train/mse_ration",
+    result = run_train(
+        "-m", "experiment=polynomial", "data.passes_per_epoch=1", "trainer.max_epochs=1",
+        "logger=none", "optimized_metric=train/mse_ration", "seed=1",
         f"paths.log_dir={tmp_path}",
     )  # fmt: skip
-    assert code == 2
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("error: optimized_metric='train/mse_ration' is invalid: this run logged")
-    assert "train/mse_ratio" in last  # the names it did log
+    assert result.returncode == 1  # a sweep with a failed job
+    (status_file,) = tmp_path.glob("multirun/*/*/*/0/status.json")
+    status = json.loads(status_file.read_text())
+    assert status["status"] == "failed"
+    assert "optimized_metric='train/mse_ration' is invalid: this run logged" in status["error"]
+    assert "train/mse_ratio" in status["error"]  # the names it did log
+
+
+def test_a_single_run_says_when_it_never_logged_its_optimized_metric(monkeypatch, capsys, tmp_path):
+    from litlab.run import optimized_value
+
+    cfg = compose_config(["experiment=polynomial", "optimized_metric=train/mse_ration"])
+    assert optimized_value(cfg, {"train/mse_ratio": 1.0}) is None
+    assert "warning: optimized_metric='train/mse_ration'" in capsys.readouterr().err
+    assert (
+        optimized_value(compose_config(["experiment=polynomial"]), {"train/mse_ratio": 1.5}) == 1.5
+    )
 
 
 def test_a_sweep_with_an_unknown_optimized_metric_mode_stops_before_any_job(tmp_path):

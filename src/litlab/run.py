@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from litlab.console import print_config, print_summary, quiet_library_noise
 from litlab.cuda_check import drop_nvml_check_without_driver
 from litlab.errors import ConfigValueError, UserError
 from litlab.runs.results import write_metrics
+from litlab.runs.sweep_job import is_multirun
 from litlab.seeding import seed_run
 from litlab.tensorboard import log_run_summary
 from litlab.validation import check_checkpoint_fits, validate
@@ -90,16 +92,15 @@ def run(cfg: DictConfig) -> float | None:
 
 
 def optimized_value(cfg: DictConfig, metrics: dict[str, Any]) -> float | None:
-    """``cfg.optimized_metric`` of this run, for sweepers; a name the run never logged (a
-    misspelling would otherwise pass as "no value") is refused with the names it did log."""
+    """``cfg.optimized_metric`` of this run, for sweepers. In a sweep, a name the run never
+    logged (a misspelling would otherwise rank the job by nothing, and Optuna would record a
+    failed trial for a job the summary calls completed) fails the job, naming what it logged."""
     name = cfg.get("optimized_metric")
-    if not name:
+    if not name or name in metrics:
+        return float(metrics[name]) if name else None
+    logged = ", ".join(sorted(metrics)) or "none"
+    if not is_multirun():  # nothing ranks a single run by it: say so, and end as it is
+        print(f"warning: optimized_metric={name!r}: this run logged no such metric ({logged})",
+              file=sys.stderr)  # fmt: skip
         return None
-    if name not in metrics and not cfg.train:  # testing only: no training metric to return
-        return None
-    if name not in metrics:
-        logged = ", ".join(sorted(metrics)) or "none"
-        raise ConfigValueError(
-            "optimized_metric", name, f"this run logged no such metric ({logged})"
-        )
-    return float(metrics[name])
+    raise ConfigValueError("optimized_metric", name, f"this run logged no such metric ({logged})")

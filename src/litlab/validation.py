@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import zipfile
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from litlab.errors import ConfigValueError, UserError
@@ -83,6 +85,39 @@ def check_accelerator(cfg: DictConfig) -> None:
             f"trainer.accelerator={accelerator!r} needs a CUDA GPU, and none is available here. "
             "Use trainer=cpu (or trainer=auto to take a GPU only when there is one)."
         )
+
+
+def _nodes_with_target(node: Any, path: str = "") -> list[tuple[str, DictConfig]]:
+    """Every config node that names a ``_target_``, with its dotted path (Hydra's node aside)."""
+    found = []
+    if isinstance(node, DictConfig):
+        if "_target_" in node:
+            found.append((path, node))
+        for key in node:
+            if key != "hydra" and isinstance(node._get_node(key), DictConfig | ListConfig):
+                found += _nodes_with_target(node[key], f"{path}.{key}" if path else str(key))
+    elif isinstance(node, ListConfig):
+        for i, item in enumerate(node):
+            found += _nodes_with_target(item, f"{path}[{i}]")
+    return found
+
+
+def check_partial_arguments(cfg: DictConfig) -> None:
+    """A ``_partial_`` target is called later (an optimizer or scheduler, once training starts):
+    an argument it does not take would only fail then, in the middle of the run."""
+    for path, node in _nodes_with_target(cfg):
+        if not node.get("_partial_"):
+            continue
+        parameters = inspect.signature(get_object(node._target_)).parameters
+        if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            continue
+        for key in node:
+            if not str(key).startswith("_") and key not in parameters:
+                shown = node[key]
+                shown = OmegaConf.to_container(shown) if OmegaConf.is_config(shown) else shown
+                raise ConfigValueError(
+                    f"{path}.{key}", shown, f"{node._target_} takes no argument {key!r}"
+                )
 
 
 def check_folders(cfg: DictConfig, keys: tuple[str, ...] = FOLDER_KEYS) -> None:
@@ -196,5 +231,6 @@ def validate(cfg: DictConfig) -> None:
     check_values(cfg)
     check_accelerator(cfg)
     check_folders(cfg)
+    check_partial_arguments(cfg)
     check_switches(cfg)
     check_checkpoint(cfg.get("ckpt_path"))
