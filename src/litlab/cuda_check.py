@@ -3,10 +3,9 @@
 Lightning sets ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` when it is imported, so that asking whether
 there is a GPU does not initialise CUDA (a process forked after that could not use CUDA). torch
 then asks NVML, the driver's management library, and where there is no driver it tries to load
-that library again on every call: ~80 µs here. torch 2.14's Adam asks several times per
-``step()``, so a CPU run paid ~0.35 ms per step (a tenth of the fashion MLP's step). Without a
-driver there is no CUDA to protect, so the variable is dropped; with one, it is left as Lightning
-set it.
+that library again on every call; torch 2.14's Adam asks several times per ``step()``, so a CPU
+run paid for it every step (benchmarks/README.md, "History"). Without a driver there is no CUDA
+to protect, so the variable is dropped; with one, it is left as Lightning set it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The training loop written out in ``training_step``: several optimizer steps per call.
 
 Lightning's automatic optimization runs one optimizer step per ``training_step`` call, and each
-call costs a fixed amount of the framework's own bookkeeping (0.3-0.5 ms on a CPU core; on a GPU
+call costs a fixed amount of the framework's own bookkeeping (benchmarks/README.md; on a GPU
 at small batches it is most of the step). The loaders hand over the batches of several steps at
 once (``litlab.data.steps``), and ``training_step`` runs the loop the PyTorch fundamentals
 teach, once per step::
@@ -31,7 +31,7 @@ from litlab.data.steps import StepBatches
 from litlab.models.epoch_mean import EpochMean
 
 # Lightning calls these on every callback at every optimizer step (manual_backward and the
-# optimizer's step call them), whether the callback has them or not: ~10 µs per callback a step.
+# optimizer's step call them), whether the callback has them or not: each costs time every step.
 STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
 
 

@@ -266,14 +266,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``litlab-summary SWEEP_DIR``: the older name of ``litlab summary``, kept as an alias."""
-    parser = argparse.ArgumentParser(prog="litlab-summary", description=DESCRIPTION)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    from litlab.cli import main as litlab
+
+    return litlab(["summary", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
