@@ -50,8 +50,8 @@ def build_trainer(cfg: DictConfig, **overrides: Any) -> L.Trainer:
         overrides["callbacks"] = instantiate_group(cfg, "callbacks")
     if "logger" not in overrides:
         overrides["logger"] = instantiate_group(cfg, "logger") or False
-    loop_off = {"accumulate_grad_batches": 1, "gradient_clip_val": None}
-    return build(cfg, "trainer", **loop_off, gradient_clip_algorithm=None, **overrides)
+    loop_off = dict(accumulate_grad_batches=1, gradient_clip_val=None, gradient_clip_algorithm=None)
+    return build(cfg, "trainer", **loop_off, **overrides)
 
 
 def best_checkpoint(trainer: L.Trainer) -> str | None:

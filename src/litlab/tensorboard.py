@@ -1,4 +1,5 @@
-"""What a run puts in TensorBoard besides its scalars: hparams with final metrics, text, lr."""
+"""What a run puts in TensorBoard besides its scalars: hparams with final metrics, text, and the
+logger that draws the model's graph once."""
 
 from __future__ import annotations
 

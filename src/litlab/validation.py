@@ -15,6 +15,7 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from litlab.errors import ConfigValueError, UserError
+from litlab.runs.folder import flatten
 
 CUDA_ACCELERATORS = ("gpu", "cuda")
 # ckpt_path values Lightning resolves itself rather than reading a file.
@@ -166,13 +167,6 @@ def check_switches(cfg: DictConfig) -> None:
         )
 
 
-def _leaves(node: Any, prefix: str) -> dict[str, Any]:
-    if not isinstance(node, dict):
-        return {prefix: node}
-    pairs = (_leaves(value, f"{prefix}.{key}").items() for key, value in node.items())
-    return {key: value for items in pairs for key, value in items}
-
-
 def _listed(names: list[str], limit: int = 4) -> str:
     if len(names) <= limit:
         return ", ".join(names)
@@ -188,12 +182,12 @@ def _origin(cfg: DictConfig, ckpt_path: str) -> str:
             continue
         try:
             theirs = OmegaConf.load(stored)
-            old = _leaves(OmegaConf.to_container(theirs.model, resolve=True), "model")
+            old = flatten(OmegaConf.to_container(theirs.model, resolve=True), "model")
         except Exception:  # noqa: BLE001 - a hint only; the mismatch itself is the error
             return ""
         if theirs.get("name") != cfg.get("name"):
             return f" (the checkpoint is from a {theirs.get('name')} run, the config is {cfg.name})"
-        new = _leaves(OmegaConf.to_container(cfg.model, resolve=True), "model")
+        new = flatten(OmegaConf.to_container(cfg.model, resolve=True), "model")
         keys = [key for key in sorted(old.keys() | new.keys()) if old.get(key) != new.get(key)
                 and not key.startswith(("model.optimizer", "model.scheduler"))]  # fmt: skip
         return f" ({', '.join(keys)})" if keys else ""

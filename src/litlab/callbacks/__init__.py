@@ -1,8 +1,8 @@
 """Every Lightning callback litlab adds, by concern; a config entry names one as
 ``_target_: litlab.callbacks.<Name>``.
 
-Lightning calls each callback at every optimizer step (around ``backward`` and
-``optimizer.step``), whatever hooks it uses: so there are few of them, and each does one
+Lightning calls each callback at every ``training_step`` call, whatever hooks it uses (and at
+every optimizer step if it has a step hook): so there are few of them, and each does one
 concern's work.
 """
 

@@ -44,11 +44,11 @@ class LeastSquaresReference(L.Callback):
         pl_module.log("train/mse", mse)
         pl_module.log("train/mse_ratio", mse / self.reference_mse)
         every = self.figure_every_n_epochs
-        if every and trainer.current_epoch % every == 0:
+        if every and trainer.current_epoch % every == 0 and self.will_draw(trainer):
             self.draw(trainer, learned)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.figure_every_n_epochs:
+        if self.figure_every_n_epochs and self.will_draw(trainer):  # unless the last epoch did
             with torch.no_grad():
                 self.draw(trainer, pl_module(self.x_on_device))
         if not trainer.is_global_zero:
@@ -60,16 +60,20 @@ class LeastSquaresReference(L.Callback):
             f"train/mse_ratio = {float(ratio):.4f}  (1.0 is the best a cubic can do)"
         )
 
-    def draw(self, trainer: L.Trainer, learned: torch.Tensor) -> None:
+    def will_draw(self, trainer: L.Trainer) -> bool:
+        """Rank zero, with a TensorBoard logger, and not drawn at this step yet."""
         logger = tensorboard_logger(trainer)
-        if (
-            logger is None
-            or not trainer.is_global_zero
-            or self.drawn_at_step == trainer.global_step
-        ):
-            return
+        return (
+            logger is not None
+            and trainer.is_global_zero
+            and self.drawn_at_step != trainer.global_step
+        )
+
+    def draw(self, trainer: L.Trainer, learned: torch.Tensor) -> None:
         figure = self.figure(learned.cpu(), trainer.global_step)
-        logger.experiment.add_figure("fit/polynomial", figure, trainer.global_step)
+        tensorboard_logger(trainer).experiment.add_figure(
+            "fit/polynomial", figure, trainer.global_step
+        )
         self.drawn_at_step = trainer.global_step
 
     def figure(self, learned: torch.Tensor, step: int) -> Figure:

@@ -24,7 +24,7 @@ def checkpoint_dir(trainer: L.Trainer) -> Path:
     return Path(dirpath or Path(trainer.default_root_dir) / "checkpoints")
 
 
-def learning_rate_hint(trainer: L.Trainer, pl_module: L.LightningModule) -> str:
+def learning_rate_hint(trainer: L.Trainer) -> str:
     if not trainer.optimizers:
         return "Try a lower learning rate"
     key, lr = "model.optimizer.lr", trainer.optimizers[0].param_groups[0]["lr"]
@@ -53,8 +53,8 @@ class TrainingGuard(L.Callback):
       Lightning turns SIGTERM into ``SIGTERMException`` once the call in progress ends and
       calls ``on_exception`` on every callback, for Ctrl-C too; that is the hook used here.
 
-    One callback for both: Lightning calls every callback at every optimizer step (around
-    ``backward`` and ``optimizer.step``), so each one costs time per step (README "Fused steps").
+    One callback for both: Lightning calls every callback at every ``training_step`` call, so
+    each one costs time per call (README "The training loop").
     """
 
     def __init__(
@@ -84,7 +84,7 @@ class TrainingGuard(L.Callback):
         raise TrainingDiverged(
             f"training diverged: the loss is {losses[first].item()} at optimizer step {step} "
             f"(epoch {trainer.current_epoch}). "
-            f"{learning_rate_hint(trainer, pl_module)}, or clip gradients "
+            f"{learning_rate_hint(trainer)}, or clip gradients "
             f"(trainer.gradient_clip_val=1.0). Checkpoints saved before it are kept in "
             f"{checkpoint_dir(trainer)}."
         )

@@ -39,7 +39,8 @@ BatchTransform = Callable[[torch.Tensor], torch.Tensor]
 
 
 def check_val_size(val_size: int) -> None:
-    if not (isinstance(val_size, int) and 0 < val_size < TRAIN_SIZE):
+    whole = isinstance(val_size, int) and not isinstance(val_size, bool)
+    if not (whole and 0 < val_size < TRAIN_SIZE):
         raise ConfigValueError(
             "data.val_size",
             val_size,
@@ -184,9 +185,7 @@ class FashionMNISTDataModule(ResumableShuffle, L.LightningDataModule):
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Augments training batches where they already are (on the GPU when training there)."""
-        if self.augment is None or self.trainer is None or not self.trainer.training:
-            return batch
-        if not isinstance(batch, StepBatches):  # the model summary's example input, not data
+        if self.augment is None or not isinstance(batch, StepBatches):  # only training calls
             return batch
         (images, labels), steps = batch
         return StepBatches((self.augment(images), labels), steps)

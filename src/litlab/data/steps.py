@@ -45,10 +45,6 @@ class StepBatches(NamedTuple):
             yield batches[start : start + len(step)]
             start += len(step)
 
-    @property
-    def num_steps(self) -> int:
-        return len(self.steps)
-
 
 def split_into_steps(sizes: Sequence[int], accumulate: int) -> StepSizes:
     """Batch sizes -> one tuple per optimizer step of ``accumulate`` batches (the last may
@@ -127,9 +123,7 @@ class StepSampler(Sampler[StepIndices]):
             yield StepIndices(join_rows(group), split_into_steps(sizes, self.accumulate))
 
 
-def steps_collate(
-    batch_size: int, accumulate: int, collate: Callable[[list[Any]], Any] = default_collate
-) -> Callable[[list[Any]], StepBatches]:
+def steps_collate(batch_size: int, accumulate: int) -> Callable[[list[Any]], StepBatches]:
     """A ``collate_fn`` for a ``DataLoader`` of per-sample items whose batch size is a whole
     call's (``steps_per_call x accumulate x batch_size``): the samples are collated at once and
     split back into batches of ``batch_size`` (only the epoch's last batch is shorter)."""
@@ -137,6 +131,6 @@ def steps_collate(
     def collate_steps(samples: list[Any]) -> StepBatches:
         full, rest = divmod(len(samples), batch_size)
         sizes = [batch_size] * full + ([rest] if rest else [])
-        return StepBatches(tuple(collate(samples)), split_into_steps(sizes, accumulate))
+        return StepBatches(tuple(default_collate(samples)), split_into_steps(sizes, accumulate))
 
     return collate_steps

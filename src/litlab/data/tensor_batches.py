@@ -93,18 +93,11 @@ class BatchIndexSampler(Sampler[BatchIndex]):
             yield from order.split(self.batch_size)
 
 
-def batch_loader(
-    dataset: TensorBatches,
-    batch_size: int,
-    shuffle: bool = False,
-    generator: torch.Generator | None = None,
-    passes: int = 1,
-) -> DataLoader:
-    """A ``DataLoader`` over whole batches of ``dataset`` (in the main process, on its device)."""
-    sampler = BatchIndexSampler(
-        len(dataset), batch_size, shuffle, generator, passes, device=dataset.device
-    )
-    return DataLoader(dataset, sampler=sampler, batch_size=None, generator=generator)
+def batch_loader(dataset: TensorBatches, batch_size: int) -> DataLoader:
+    """A ``DataLoader`` over whole batches of ``dataset`` in order (validation, test; in the
+    main process, on its device)."""
+    sampler = BatchIndexSampler(len(dataset), batch_size, device=dataset.device)
+    return DataLoader(dataset, sampler=sampler, batch_size=None)
 
 
 def step_loader(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 import lightning as L
@@ -35,9 +36,11 @@ from litlab.models.epoch_mean import EpochMean
 STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
 
 
-def has_step_hooks(callback: L.Callback) -> bool:
+@cache
+def has_step_hooks(callback_type: type[L.Callback]) -> bool:
+    """Whether the class overrides a step hook (once per class: it is asked every call)."""
     overrides = (
-        getattr(type(callback), hook) is not getattr(L.Callback, hook) for hook in STEP_HOOKS
+        getattr(callback_type, hook) is not getattr(L.Callback, hook) for hook in STEP_HOOKS
     )
     return any(overrides)
 
@@ -47,7 +50,7 @@ def only_callbacks_with_step_hooks(trainer: L.Trainer) -> Iterator[None]:
     """Within a call's steps, Lightning calls only the callbacks that act inside a step: the
     same hooks run, without a few microseconds spent on each of the others, per step."""
     everyone = trainer.callbacks
-    trainer.callbacks = [callback for callback in everyone if has_step_hooks(callback)]
+    trainer.callbacks = [callback for callback in everyone if has_step_hooks(type(callback))]
     try:
         yield
     finally:

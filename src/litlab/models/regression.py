@@ -1,4 +1,4 @@
-"""LightningModules that fit a network to (x, y) pairs by mean squared error."""
+"""The LightningModule that fits a network to (x, y) pairs by mean squared error."""
 
 from __future__ import annotations
 

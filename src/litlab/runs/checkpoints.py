@@ -13,7 +13,7 @@ RESUME_FILES = ("checkpoints/last.ckpt", "checkpoints/interrupted.ckpt", "hpc_ck
 
 def load(path: Path) -> dict[str, Any] | None:
     """The checkpoint's dict (tensors memory-mapped, not read), or None if it does not load."""
-    import torch  # here: sweep_job and the summary import this module, and start fast
+    import torch  # here: the run tools (rerun, resume) import this module and start fast
 
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)

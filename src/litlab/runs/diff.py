@@ -59,7 +59,7 @@ def difference(a: float | None, b: float | None) -> str:
     return f"{b - a:+.4g}"
 
 
-def side_by_side(title: str, width: int, first: str = "") -> Table:
+def side_by_side(title: str, first: str = "") -> Table:
     t = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
               show_edge=False, pad_edge=False, collapse_padding=True)  # fmt: skip
     t.add_column(first, no_wrap=True)
@@ -69,29 +69,28 @@ def side_by_side(title: str, width: int, first: str = "") -> Table:
 
 
 def runs_table(a: Run, b: Run, width: int) -> Table:
-    t = side_by_side("Runs", width)
+    t = side_by_side("Runs")
     half = (width - 14) // 2
     t.add_row("folder", wrap_path(str(a.folder), half), wrap_path(str(b.folder), half))
     t.add_row("experiment", a.experiment, b.experiment)
     t.add_row("status", styled_status(a.status.status), styled_status(b.status.status))
     if a.status.error or b.status.error:
         t.add_row("error", a.status.error or "", b.status.error or "")
-    started = [f"{run.started:%Y-%m-%d %H:%M:%S}" if run.started else "–" for run in (a, b)]
-    t.add_row("started", *started)
+    t.add_row("started", *(f"{run.started:%Y-%m-%d %H:%M:%S}" for run in (a, b)))
     t.add_row("overrides", " ".join(a.overrides) or "–", " ".join(b.overrides) or "–")
     return t
 
 
-def config_table(differences: Mapping[str, tuple[Any, Any]], width: int) -> Table:
+def config_table(differences: Mapping[str, tuple[Any, Any]]) -> Table:
     count = len(differences)
-    t = side_by_side(f"Config: {count} key{'s' if count != 1 else ''} differ", width, "key")
+    t = side_by_side(f"Config: {count} key{'s' if count != 1 else ''} differ", "key")
     for key, (value_a, value_b) in differences.items():
         t.add_row(key, show(value_a), show(value_b))
     return t
 
 
-def metrics_table(a: Run, b: Run, width: int) -> Table:
-    t = side_by_side("Metrics", width, "metric")
+def metrics_table(a: Run, b: Run) -> Table:
+    t = side_by_side("Metrics", "metric")
     t.add_column("B − A", justify="right", no_wrap=True)
     for name in sorted(a.metrics.keys() | b.metrics.keys()):
         value_a, value_b = a.metrics.get(name), b.metrics.get(name)
@@ -99,8 +98,8 @@ def metrics_table(a: Run, b: Run, width: int) -> Table:
     return t
 
 
-def record_table(rows: Iterable[tuple[str, Any, Any]], width: int) -> Table:
-    t = side_by_side("Run records (≠: differs)", width, "")
+def record_table(rows: Iterable[tuple[str, Any, Any]]) -> Table:
+    t = side_by_side("Run records (≠: differs)")
     t.add_column("", no_wrap=True)  # the ≠ mark, last so that A and B stay side by side
     for key, value_a, value_b in rows:
         same = value_a == value_b
@@ -110,23 +109,22 @@ def record_table(rows: Iterable[tuple[str, Any, Any]], width: int) -> Table:
 
 
 def print_diff(a: Run, b: Run, out: Console) -> None:
-    width = out.width
-    out.print(runs_table(a, b, width))
+    out.print(runs_table(a, b, out.width))
     out.print()
     differences = config_differences(a, b)
     if differences:
-        out.print(config_table(differences, width))
+        out.print(config_table(differences))
     else:
         out.print("[bold]Config: identical[/bold]")
     out.print()
     if a.metrics or b.metrics:
-        out.print(metrics_table(a, b, width))
+        out.print(metrics_table(a, b))
     else:
         out.print("[bold]Metrics:[/bold] neither run wrote metrics.json")
     out.print()
     rows = record_rows(a, b)
     if rows:
-        out.print(record_table(rows, width))
+        out.print(record_table(rows))
     missing = [name for name, run in (("A", a), ("B", b)) if run.record is None]
     if missing:
         out.print(f"No run_record.json in {' and '.join(missing)} (older run, or it failed "

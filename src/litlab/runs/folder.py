@@ -19,7 +19,7 @@ from litlab.errors import UserError
 from litlab.runs.status import RunStatus, read_status
 
 HYDRA_DIR = ".hydra"
-RECORD_FILE = "run_record.json"  # litlab.runs.record.RECORD_FILE, without importing torch
+RECORD_FILE = "run_record.json"  # written by litlab.callbacks.RunRecord (litlab.runs.record)
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -71,7 +71,7 @@ class Run:
         return str(choices.get("experiment") or self.config.get("name") or "?")
 
     @property
-    def started(self) -> datetime | None:
+    def started(self) -> datetime:
         """From status.json; for older folders from run_record.json, else the config's mtime."""
         if self.status.started is not None:
             return datetime.fromtimestamp(self.status.started).astimezone()

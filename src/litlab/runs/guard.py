@@ -11,7 +11,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from litlab.errors import UserError, exit_for_user_error
-from litlab.runs.sweep_resume import RECORD, is_resume
+from litlab.runs.stored_config import SWEEP_RECORD
+from litlab.runs.sweep_resume import is_resume
 from litlab.validation import MIN_OR_MAX, check_values
 
 # What a run leaves once it got somewhere: a new run must not overwrite them.
@@ -40,7 +41,7 @@ def check_run_folder(folder: Path) -> None:
 
 def check_sweep_folder(folder: Path) -> None:
     """A new sweep's folder must be new (its job folders would mix with another sweep's)."""
-    if (folder / RECORD).exists() or any(folder.glob("*/.hydra")):
+    if (folder / SWEEP_RECORD).exists() or any(folder.glob("*/.hydra")):
         raise UserError(
             f"hydra.sweep.dir={str(folder)!r} already holds a sweep; a new sweep never writes "
             f"into one. Finish that sweep with: litlab resume {folder}"
@@ -71,4 +72,4 @@ class RunFolderGuard(Callback):
             check_sweep_folder(folder)
         except UserError as error:
             exit_for_user_error(error)
-        OmegaConf.save(config, folder / RECORD)  # the sweep's record, read by litlab resume
+        OmegaConf.save(config, folder / SWEEP_RECORD)  # the sweep's record, read by litlab resume

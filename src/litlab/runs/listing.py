@@ -83,7 +83,7 @@ def row(run: Run, sort: str | None) -> dict[str, str]:
     """One run as the CSV writes it (the table shows the same values, shortened)."""
     values = {
         "experiment": run.experiment,
-        "started": run.started.isoformat(timespec="seconds") if run.started else "",
+        "started": run.started.isoformat(timespec="seconds"),
         "status": run.status.status,
         "overrides": " ".join(run.overrides),
         "optimized_metric": run.optimized_metric or "",
@@ -160,7 +160,7 @@ def table(runs: Sequence[Run], sort: str | None, width: int) -> Table:
     )
     fixed: dict[str, list[str]] = {
         "experiment": [run.experiment for run in runs],
-        "started": [f"{run.started:%Y-%m-%d %H:%M}" if run.started else "–" for run in runs],
+        "started": [f"{run.started:%Y-%m-%d %H:%M}" for run in runs],
         "status": [run.status.status for run in runs],
         "optimized": [format_value(run.metrics.get(run.optimized_metric or "")) for run in runs],
         "test": [format_value(run.metrics.get(run.test_metric or "")) for run in runs],

@@ -19,8 +19,8 @@ import lightning as L
 import torch
 
 from litlab.cuda_check import NVML_CUDA_CHECK
+from litlab.runs.folder import RECORD_FILE
 
-RECORD_FILE = "run_record.json"
 PACKAGES = ("torch", "lightning", "hydra-core", "omegaconf", "torchvision", "torchmetrics", "numpy")
 EFFECTIVE_BATCH_SIZE_METRIC = "train/effective_batch_size"
 

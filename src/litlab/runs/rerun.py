@@ -13,7 +13,7 @@ from litlab.runs.revisit import revisit_overrides, start
 
 
 def rerun(args: argparse.Namespace) -> int:
-    return start(lambda: revisit_overrides(args.run_dir, args.overrides, False), args.dry_run)
+    return start(revisit_overrides(args.run_dir, args.overrides, resume=False), args.dry_run)
 
 
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:

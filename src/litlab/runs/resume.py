@@ -11,14 +11,15 @@ import argparse
 from pathlib import Path
 
 from litlab.runs.revisit import revisit_overrides, start
-from litlab.runs.sweep_resume import RECORD, sweep_overrides
+from litlab.runs.stored_config import SWEEP_RECORD
+from litlab.runs.sweep_resume import sweep_overrides
 
 
 def resume(args: argparse.Namespace) -> int:
     folder, overrides = args.folder, args.overrides
-    if (folder / RECORD).is_file():
-        return start(lambda: sweep_overrides(folder, overrides), args.dry_run)
-    return start(lambda: revisit_overrides(folder, overrides, resume=True), args.dry_run)
+    if (folder / SWEEP_RECORD).is_file():
+        return start(sweep_overrides(folder, overrides), args.dry_run)
+    return start(revisit_overrides(folder, overrides, resume=True), args.dry_run)
 
 
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:

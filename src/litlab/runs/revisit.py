@@ -11,13 +11,14 @@ from __future__ import annotations
 import runpy
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from litlab.errors import UserError
 from litlab.runs.checkpoints import best_checkpoint, newest_checkpoint
+from litlab.runs.folder import RECORD_FILE, read_json
 from litlab.runs.stored_config import (
     CONF_DIR,
     TRAIN_PY,
@@ -62,10 +63,8 @@ def revisit_overrides(folder: Path, new: Sequence[str], resume: bool) -> list[st
     fixes = [fix for fix in fixes if not touches(fix_key(fix), keys)]
     if fixes:
         print(f"Kept the run's values where conf/ now differs: {' '.join(fixes)}")
-    from litlab.runs.record import read_run_record  # imports lightning: not for --help
-
     added = []
-    record = read_run_record(folder) or {}
+    record = read_json(folder / RECORD_FILE) or {}
     if run.config.get("seed") is None and "seed" not in keys and record.get("seed") is not None:
         added.append(f"seed={record['seed']}")  # seed=null: the seed that run drew
     cfg = compose_config([*run.overrides, *fixes, *added, *new])
@@ -86,14 +85,8 @@ def revisit_overrides(folder: Path, new: Sequence[str], resume: bool) -> list[st
     return [*run.overrides, *fixes, *added, *new]
 
 
-def start(build: Callable[[], list[str]], dry_run: bool = False) -> int:
-    """Build train.py's arguments and run it (``dry_run``: print the command only); the exit
-    code: 2 with one ``error:`` line when the arguments cannot be built."""
-    try:
-        args = build()
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+def start(args: Sequence[str], dry_run: bool = False) -> int:
+    """Run train.py with ``args`` (``dry_run``: print the command only); its exit code."""
     if dry_run:
         print("python train.py " + shlex.join(args))
         return 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import logging
 import statistics
 import sys
@@ -18,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from litlab.errors import UserError
+from litlab.runs.folder import HYDRA_DIR, read_json, read_yaml
 from litlab.runs.status import COMPLETED, FAILED, STATUSES, read_status
 
 GROUP_IGNORES = ("seed",)
@@ -47,13 +46,11 @@ def parse_overrides(lines: Sequence[str]) -> dict[str, str]:
 
 
 def read_job(folder: Path) -> Job:
-    hydra_dir = folder / ".hydra"
-    overrides = parse_overrides(yaml.safe_load((hydra_dir / "overrides.yaml").read_text()) or [])
-    config_file = hydra_dir / "config.yaml"
-    config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
+    hydra_dir = folder / HYDRA_DIR
+    overrides = parse_overrides(read_yaml(hydra_dir / "overrides.yaml") or [])
+    config = read_yaml(hydra_dir / "config.yaml") or {}
     status = read_status(folder)  # a job killed hard, or from an older sweep: incomplete
-    metrics_file = folder / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    metrics = read_json(folder / "metrics.json") or {}
     return Job(folder.name, folder, overrides, status.status, status.error, metrics, config)
 
 
@@ -130,11 +127,15 @@ def rank_groups(groups: list[Group], metric: str | None, mode: str) -> list[Grou
     return sorted(groups, key=key)
 
 
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
 def format_stats(values: Sequence[float]) -> str:
     if not values:
         return "–"
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.4g} ± {std:.2g} (n={len(values)})"
+    mean, std = mean_std(values)
+    return f"{mean:.4g} ± {std:.2g} (n={len(values)})"
 
 
 def markdown(
@@ -248,20 +249,16 @@ def summarize(sweep_dir: Path) -> int:
     return report(sweep_dir, jobs)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
+    """``litlab summary SWEEP_DIR``."""
+    parser = subparsers.add_parser(
+        "summary",
+        help="rebuild a sweep's summary",
+        description="Rebuild summary.csv, summary.md and summary.png of a sweep folder.",
+    )
     parser.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR",
                         help="outputs/multirun/<name>/<date>/<time>")  # fmt: skip
     parser.set_defaults(func=lambda args: summarize(args.sweep_dir))
-
-
-DESCRIPTION = "Rebuild summary.csv, summary.md and summary.png of a sweep folder."
-
-
-def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
-    """``litlab summary SWEEP_DIR``."""
-    add_arguments(
-        subparsers.add_parser("summary", help="rebuild a sweep's summary", description=DESCRIPTION)
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,7 +10,6 @@ jobs' values instead.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from litlab.runs.history import Points, read_history
+from litlab.runs.summary import mean_std
 
 if TYPE_CHECKING:
     from litlab.runs.summary import Group, Job
@@ -51,10 +51,6 @@ def spans_decades(values: Sequence[float]) -> bool:
     if not positive or len(positive) < len(values):
         return False
     return math.log10(max(positive) / min(positive)) >= DECADES_FOR_LOG
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def short(key: str) -> str:

@@ -18,9 +18,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from litlab.runs.checkpoints import newest_checkpoint
-from litlab.runs.status import COMPLETED, FAILED, STATUS_FILE, recording_status
-
-__all__ = ["COMPLETED", "FAILED", "STATUS_FILE", "is_multirun", "run_recorded"]
+from litlab.runs.status import FAILED, STATUS_FILE, recording_status
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,6 @@ config to be built is checked for ``_target_``s outside litlab's packages.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -32,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from litlab.errors import UserError, exit_for_user_error
+from litlab.runs.status import COMPLETED, read_status
 from litlab.runs.stored_config import (
     SWEEP_RECORD,
     as_data,
@@ -41,11 +41,9 @@ from litlab.runs.stored_config import (
     read_run,
     target_problem,
 )
-from litlab.runs.sweep_job import COMPLETED, STATUS_FILE
 
 log = logging.getLogger(__name__)
 
-RECORD = SWEEP_RECORD  # the sweep's master config, written when it starts (litlab.runs.guard)
 BASIC = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 OPTUNA = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
 # A sweeper's _target_ must be under hydra_plugins (Hydra's rule): src/hydra_plugins/litlab_resume
@@ -96,9 +94,11 @@ def carried_hydra_override(override: str) -> bool:
 def sweep_overrides(sweep_dir: Path, new: Sequence[str]) -> list[str]:
     """train.py's arguments that finish the sweep in ``sweep_dir``; ``new`` may change only the
     launcher (``hydra/launcher=...``, ``hydra.launcher.*``) and ``hydra.sweeper.n_trials``."""
-    record = sweep_dir / RECORD
+    record = sweep_dir / SWEEP_RECORD
     if not record.is_file():
-        raise UserError(f"{sweep_dir} holds no {RECORD}: not a sweep folder litlab can resume")
+        raise UserError(
+            f"{sweep_dir} holds no {SWEEP_RECORD}: not a sweep folder litlab can resume"
+        )
     master = OmegaConf.to_container(OmegaConf.load(record), resolve=False)["hydra"]
     sweeper = master["sweeper"].get("_target_")
     if sweeper not in RESUME_SWEEPERS:
@@ -117,13 +117,6 @@ def sweep_overrides(sweep_dir: Path, new: Sequence[str]) -> list[str]:
     return ["-m", *master["overrides"]["task"], *kept, *new,
             f"hydra.sweep.dir={path_value(sweep_dir)}",
             f"hydra.sweeper._target_={RESUME_SWEEPERS[sweeper]}"]  # fmt: skip
-
-
-def status(folder: Path) -> str | None:
-    try:
-        return json.loads((folder / STATUS_FILE).read_text()).get("status")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def as_dict(overrides: Sequence[str]) -> dict[str, str]:
@@ -156,7 +149,7 @@ def to_run(
                 f"conf/ now composes job {number} differently from {folder}/.hydra/config.yaml "
                 f"({left[0]}); resume the sweep with the conf/ it ran with"
             )
-        if status(folder) == COMPLETED:
+        if read_status(folder).status == COMPLETED:
             return False
     return True
 
