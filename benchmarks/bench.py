@@ -114,6 +114,12 @@ def samples_per_epoch(args: argparse.Namespace) -> int:
     return min(TRAIN_SAMPLES, batches_per_epoch(args) * args.batch_size)
 
 
+def optimizer_used(optimizer: torch.optim.Optimizer) -> dict:
+    """What the variant's optimizer is, for the JSON: like is compared with like."""
+    defaults = optimizer.defaults
+    return {"type": type(optimizer).__name__, "lr": defaults["lr"], "fused": defaults.get("fused")}
+
+
 def timed_epochs(args: argparse.Namespace, run_epoch) -> list[float]:
     times = []
     for _ in range(args.epochs):
@@ -141,6 +147,7 @@ def notes_loop(args: argparse.Namespace) -> dict:
     model = mlp().to(args.device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
+    steps = []
 
     def epoch() -> None:
         model.train()
@@ -152,8 +159,11 @@ def notes_loop(args: argparse.Namespace) -> dict:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            steps.append(len(y))
 
-    return {"epoch_s": timed_epochs(args, epoch), "samples": samples_per_epoch(args)}
+    return {"epoch_s": timed_epochs(args, epoch), "samples": samples_per_epoch(args),
+            "steps": len(steps), "samples_trained": sum(steps),
+            "optimizer": optimizer_used(optimizer)}  # fmt: skip
 
 
 def preloaded_train_set(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
@@ -186,6 +196,7 @@ def tensors_loop(args: argparse.Namespace, litlab_work: bool) -> dict:
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
     generator = torch.Generator().manual_seed(0)
+    steps = []
 
     def epoch() -> None:
         model.train()
@@ -201,6 +212,7 @@ def tensors_loop(args: argparse.Namespace, litlab_work: bool) -> dict:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            steps.append(len(y))
             if litlab_work:  # what litlab's step adds (EpochMean.update, twice)
                 loss_sum.add_(loss.detach(), alpha=len(y))
                 seen.add_(len(y))
@@ -209,7 +221,9 @@ def tensors_loop(args: argparse.Namespace, litlab_work: bool) -> dict:
         if litlab_work:
             (sums[0] / sums[1]).item(), (sums[2] / sums[3]).item()  # the epoch's means, once
 
-    return {"epoch_s": timed_epochs(args, epoch), "samples": samples_per_epoch(args)}
+    return {"epoch_s": timed_epochs(args, epoch), "samples": samples_per_epoch(args),
+            "steps": len(steps), "samples_trained": sum(steps),
+            "optimizer": optimizer_used(optimizer)}  # fmt: skip
 
 
 # -- Lightning: litlab and the peer ----------------------------------------------------------
@@ -225,6 +239,7 @@ def epoch_timer(device: str):
             self.start = self.end = None
             self.fit_s = math.nan
             self.steps = 0
+            self.optimizer: dict = {}
 
         def on_train_start(self, trainer, pl_module) -> None:
             self.fit_start = now(device)
@@ -242,6 +257,7 @@ def epoch_timer(device: str):
         def on_train_end(self, trainer, pl_module) -> None:
             self.fit_s = now(device) - self.fit_start
             self.steps = trainer.global_step
+            self.optimizer = optimizer_used(trainer.optimizers[0])
 
     return EpochTimer()
 
@@ -283,7 +299,8 @@ def litlab_fashion(args: argparse.Namespace, steps_per_call: int | None = None) 
             f"trainer.limit_val_batches={args.limit_batches}",
         ]
     timer, _ = fit_litlab(overrides, args.device)
-    return {"epoch_s": timer.epoch_s, "samples": samples_per_epoch(args), "steps": timer.steps}
+    return {"epoch_s": timer.epoch_s, "samples": samples_per_epoch(args), "steps": timer.steps,
+            "optimizer": timer.optimizer}  # fmt: skip
 
 
 def peer_module():
@@ -365,7 +382,8 @@ def peer(args: argparse.Namespace) -> dict:
             DataLoader(train, batch_size=args.batch_size, shuffle=True),
             DataLoader(val, batch_size=args.batch_size),
         )
-    return {"epoch_s": timer.epoch_s, "samples": samples_per_epoch(args)}
+    return {"epoch_s": timer.epoch_s, "samples": samples_per_epoch(args), "steps": timer.steps,
+            "optimizer": timer.optimizer}  # fmt: skip
 
 
 # -- polynomial ------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The prepared GPU check: one call on a lent device machine (README "Performance", "GPU").
+# The prepared GPU check: one call on a lent device machine (benchmarks/README.md, "On the GPU").
 #
 # Here, before the call (the checkout's ../shared and /usr/share do not travel):
 #   mkdir -p .whl && cp ../shared/wheels/gpu/*.whl /usr/share/datasets/fashion-mnist/*.gz .whl/

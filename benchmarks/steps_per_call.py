@@ -1,5 +1,5 @@
 """Microseconds per optimizer step for each ``steps_per_call``, both experiments: what sets the
-default (README "Fused steps").
+default (benchmarks/README.md, "steps_per_call: what the default is").
 
     python benchmarks/steps_per_call.py --rounds 3                    # CPU
     python benchmarks/steps_per_call.py --rounds 2 trainer=gpu        # GPU

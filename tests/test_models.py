@@ -174,9 +174,10 @@ def test_training_time_is_logged_at_every_epoch_end_and_grows():
     assert len(times) == 3 and 0 < times[0] < times[1] < times[2]
 
 
-def test_validation_runs_in_eval_mode_so_dropout_is_off(tmp_path):
+def test_evaluation_runs_in_eval_mode_so_dropout_is_off():
     """Dropout 0.5 changes every training forward; Lightning puts the module in eval mode to
-    validate (and back in train mode after), so validating the same weights twice agrees."""
+    evaluate (test here; validation goes through the same loop) and back in train mode after,
+    so testing the same weights twice agrees."""
     torch.manual_seed(0)
     model = RegressionModule(
         nn.Sequential(nn.Unflatten(0, (-1, 1)), nn.Linear(1, 64), nn.Dropout(0.5),

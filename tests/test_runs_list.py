@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -113,8 +114,11 @@ def test_every_run_records_its_status_and_keeps_its_exit_code(outputs):
     assert read_status(outputs["folders"]["sigkill"]).status == "incomplete"  # ... readers can
     assert recorded["sigterm"]["error"] == "SIGTERM"
     assert recorded["refused"]["error"].startswith("ConfigValueError: data.batch_size=0 is invalid")
-    for record in recorded.values():
-        assert record["started"] <= (record["finished"] or record["started"])
+    for name, record in recorded.items():
+        if name == "sigkill":
+            assert record["finished"] is None
+        else:
+            assert record["started"] < record["finished"]
 
 
 def test_runs_lists_every_run_with_status_metrics_and_folder(outputs):
@@ -203,6 +207,19 @@ def test_diff_shows_exactly_the_keys_that_differ_and_the_run_records(outputs):
     assert max(map(len, out.splitlines())) <= 100
 
 
+def test_diff_marks_the_run_record_rows_that_differ(outputs, tmp_path):
+    a = outputs["folders"]["completed"]
+    b = tmp_path / "b"
+    shutil.copytree(outputs["folders"]["completed_lr"], b)
+    record = json.loads((b / "run_record.json").read_text())
+    record["versions"]["torch"] = "0.0-other"
+    (b / "run_record.json").write_text(json.dumps(record))
+    out = litlab("diff", str(a), str(b)).stdout
+    records = out.split("Run records")[1].splitlines()
+    marked = [line.split()[0] for line in records if line.rstrip().endswith("≠")]
+    assert marked == ["versions.torch"]  # the same machine and code otherwise
+
+
 def test_diff_of_a_folder_that_is_not_a_run_is_an_error(outputs):
     result = litlab("diff", str(outputs["folders"]["completed"]), str(outputs["root"]))
     assert result.returncode == 2
@@ -215,5 +232,5 @@ def test_litlab_is_the_declared_console_command_and_lists_its_subcommands():
     assert re.search(r'^litlab = "litlab.cli:main"$', pyproject, re.M)
     result = litlab("--help")
     assert result.returncode == 0
-    for command in ("runs", "diff", "summary"):
+    for command in ("runs", "diff", "summary", "rerun", "resume"):
         assert re.search(rf"^    {command} ", result.stdout, re.M), result.stdout

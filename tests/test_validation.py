@@ -14,7 +14,7 @@ from litlab.errors import ConfigValueError
 from litlab.run import build
 from litlab.validation import validate
 
-from .conftest import compose_config, run_train, train_main
+from .conftest import CONF_DIR, compose_config, run_train, train_main
 
 BAD_VALUES = [
     ("experiment=fashion", "model.optimizer.lr=0", "model.optimizer.lr=0 is invalid"),
@@ -70,13 +70,19 @@ def test_edge_values_inside_the_range_pass(make_cfg, override):
     build(cfg, "data")
 
 
-def test_validating_the_polynomial_imports_neither_fashion_nor_torchvision():
-    script = (
-        "import sys; from litlab.validation import validate; "
-        "print(sorted(m for m in sys.modules if m.startswith(('torchvision', 'litlab.data'))))"
-    )
+def test_validating_the_polynomial_imports_neither_fashion_nor_torchvision(tmp_path):
+    script = f"""
+import sys
+from hydra import compose, initialize_config_dir
+from litlab.validation import validate
+with initialize_config_dir({str(CONF_DIR)!r}, version_base="1.3"):
+    cfg = compose("train", overrides=["experiment=polynomial", "paths.output_dir={tmp_path}"])
+validate(cfg)
+print(cfg.model.net._target_)
+print(sorted(m for m in sys.modules if m.startswith(("torchvision", "litlab.data"))))
+"""
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert result.stdout.strip() == "[]", result.stderr
+    assert result.stdout.split() == ["litlab.models.polynomial.Polynomial3", "[]"], result.stderr
 
 
 @pytest.mark.parametrize(
