@@ -1,7 +1,7 @@
 """``litlab``: the run tools, one subcommand each (``litlab runs``, ``litlab diff``, ...).
 
-Each subcommand lives in its own module, which exposes ``add_subcommand(subparsers)``: it adds
-its parser and sets ``func``, called with the parsed arguments and returning the exit code. A
+Each subcommand lives in a module of ``litlab.runs`` with ``add_subcommand(subparsers)``: it adds
+its parser(s) and sets ``func``, called with the parsed arguments and returning the exit code. A
 ``UserError`` from it (no such folder, not a run folder, ...) prints ``error: ...`` and exits 2.
 """
 
@@ -18,8 +18,7 @@ SUBCOMMANDS = (
     "litlab.runs.listing",  # litlab runs
     "litlab.runs.diff",  # litlab diff
     "litlab.runs.summary",  # litlab summary
-    "litlab.runs.rerun",  # litlab rerun
-    "litlab.runs.resume",  # litlab resume
+    "litlab.runs.revisit",  # litlab rerun, litlab resume
 )
 
 
@@ -40,3 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+
+
+def summary_alias() -> int:
+    """``litlab-summary SWEEP_DIR``: the older name of ``litlab summary``, kept as an alias."""
+    return main(["summary", *sys.argv[1:]])

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from litlab.runs.folder import Run, flatten, read_run
-from litlab.runs.terminal import console, format_value, styled_status, wrap_path
+from litlab.runs.terminal import console, format_value, styled_status
 
 ABSENT = "(absent)"
 RECORD_SECTIONS = ("git", "versions", "hardware")  # compared, key by key, from run_record.json
@@ -68,14 +68,15 @@ def side_by_side(title: str, first: str = "") -> Table:
     return t
 
 
-def runs_table(a: Run, b: Run, width: int) -> Table:
+def runs_table(a: Run, b: Run) -> Table:
     t = side_by_side("Runs")
-    half = (width - 14) // 2
-    t.add_row("folder", wrap_path(str(a.folder), half), wrap_path(str(b.folder), half))
+    t.add_row("folder", str(a.folder), str(b.folder))
     t.add_row("experiment", a.experiment, b.experiment)
-    t.add_row("status", styled_status(a.status.status), styled_status(b.status.status))
-    if a.status.error or b.status.error:
-        t.add_row("error", a.status.error or "", b.status.error or "")
+    if a.origin or b.origin:  # made by litlab rerun/resume
+        t.add_row("made by", *(" of ".join(run.origin.values()) or "–" for run in (a, b)))
+    t.add_row("status", styled_status(a.status), styled_status(b.status))
+    if a.error or b.error:
+        t.add_row("error", a.error or "", b.error or "")
     t.add_row("started", *(f"{run.started:%Y-%m-%d %H:%M:%S}" for run in (a, b)))
     t.add_row("overrides", " ".join(a.overrides) or "–", " ".join(b.overrides) or "–")
     return t
@@ -109,7 +110,7 @@ def record_table(rows: Iterable[tuple[str, Any, Any]]) -> Table:
 
 
 def print_diff(a: Run, b: Run, out: Console) -> None:
-    out.print(runs_table(a, b, out.width))
+    out.print(runs_table(a, b))
     out.print()
     differences = config_differences(a, b)
     if differences:
@@ -123,7 +124,10 @@ def print_diff(a: Run, b: Run, out: Console) -> None:
         out.print("[bold]Metrics:[/bold] neither run wrote metrics.json")
     out.print()
     rows = record_rows(a, b)
-    if rows:
+    if rows and all(value_a == value_b for _, value_a, value_b in rows):
+        out.print(f"[bold]Run records:[/bold] equal ({len(rows)} values of git, versions, "
+                  "hardware)")  # fmt: skip
+    elif rows:
         out.print(record_table(rows))
     missing = [name for name, run in (("A", a), ("B", b)) if run.record is None]
     if missing:

@@ -1,13 +1,19 @@
-"""One run folder, read from its files alone (README, "The run folder"): the config and overrides
-Hydra saved, status.json, metrics.json and run_record.json. Nothing here imports torch, so the
-run tools start quickly and work on folders copied from another machine."""
+"""The model of a run folder (README "The run folder"), the one reader of its files.
+
+``Run(folder)`` reads each file at first use and at most once: the config and overrides Hydra
+saved, status.json, metrics.json and run_record.json. A file that cannot be read makes the run
+``unreadable`` (``Run.problem`` says why) instead of raising, so one bad folder never hides the
+others. ``find_run_folders`` and ``find_jobs`` are the one way to find run and job folders, and
+``parse_overrides`` the one way to read an override (Hydra's own parser). Nothing here imports
+torch, so the run tools start quickly and work on folders copied from another machine.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -16,26 +22,45 @@ from typing import Any
 import yaml
 
 from litlab.errors import UserError
-from litlab.runs.status import RunStatus, read_status
+from litlab.runs.results import METRICS_FILE
+from litlab.runs.status import UNREADABLE, RunStatus, read_status
 
 HYDRA_DIR = ".hydra"
+CONFIG, OVERRIDES = f"{HYDRA_DIR}/config.yaml", f"{HYDRA_DIR}/overrides.yaml"
+HYDRA_CONFIG = f"{HYDRA_DIR}/hydra.yaml"
 RECORD_FILE = "run_record.json"  # written by litlab.callbacks.RunRecord (litlab.runs.record)
+SWEEP_RECORD = "multirun.yaml"  # a sweep folder's master config (written by runs.guard)
+ORIGIN_ENV = "LITLAB_ORIGIN"  # set by litlab rerun/resume: the run_record's ``origin``
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def read_yaml(path: Path) -> Any:
-    return yaml.load(path.read_text(), Loader=Loader) if path.is_file() else None
+def read_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=Loader)
 
 
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+def one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
 
 
-def is_run_folder(folder: Path) -> bool:
-    return (folder / HYDRA_DIR / "config.yaml").is_file()
+def parse_overrides(lines: Sequence[str]) -> list[tuple[str, str]]:
+    """``["+trainer.max_epochs=2", "~a", "model=mlp"]`` -> ``[("trainer.max_epochs", "2"),
+    ("~a", ""), ("model", "mlp")]``: each override's key (a group's with '.' for '/'), by
+    Hydra's own parser; a UserError naming the one it cannot read."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    pairs = []
+    for line in lines:
+        try:
+            override = parser.parse_override(line)
+        except Exception as error:  # noqa: BLE001 - Hydra's parse error says what is wrong
+            raise UserError(f"cannot read the override {line!r}: {one_line(error)}") from error
+        key = override.key_or_group.replace("/", ".")
+        if override.is_delete():
+            pairs.append((f"~{key}", ""))
+        else:
+            pairs.append((key, override.get_value_element_as_str()))
+    return pairs
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -50,44 +75,149 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-@dataclass
 class Run:
-    folder: Path
-    config: dict[str, Any] = field(repr=False)
-    overrides: list[str]
-    status: RunStatus
-    metrics: dict[str, float]
+    """One run folder; ``problem`` is why it is unreadable, or None."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.problems: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.folder)!r})"
+
+    def _read(self, name: str, parse: Callable[[str], Any], kind: type, default: Any) -> Any:
+        """File ``name`` parsed, or ``default`` (noting the problem unless it is absent)."""
+        try:
+            value = parse((self.folder / name).read_text())
+        except FileNotFoundError:
+            if name in (CONFIG, OVERRIDES):
+                self.problems.append(f"no {name}")
+            return default
+        except (OSError, ValueError, yaml.YAMLError) as error:
+            self.problems.append(f"{name} cannot be read: {one_line(error)}")
+            return default
+        if value is None and kind is not dict:
+            return default
+        if not isinstance(value, kind):
+            what = {dict: "a mapping", list: "a list"}[kind]
+            self.problems.append(f"{name} is not {what}")
+            return default
+        return value
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        """``.hydra/config.yaml`` as written: interpolations unresolved."""
+        return self._read(CONFIG, read_yaml, dict, {})
+
+    @cached_property
+    def overrides(self) -> list[str]:
+        """``.hydra/overrides.yaml``: the command line's overrides, as typed."""
+        lines = self._read(OVERRIDES, read_yaml, list, [])
+        if all(isinstance(line, str) for line in lines):
+            return lines
+        self.problems.append(f"{OVERRIDES} holds something other than overrides")
+        return []
+
+    @cached_property
+    def override_keys(self) -> list[str]:
+        """The key of each override, in order (``~key`` for a deletion)."""
+        return [key for key, _ in self.parsed_overrides]
+
+    @cached_property
+    def parsed_overrides(self) -> list[tuple[str, str]]:
+        try:
+            return parse_overrides(self.overrides)
+        except UserError as error:
+            self.problems.append(f"{OVERRIDES}: {error}")
+            return []
+
+    @cached_property
+    def settings(self) -> dict[str, str]:
+        """The overrides by key: ``{"seed": "1", "model.optimizer.lr": "0.003"}``."""
+        return dict(self.parsed_overrides)
+
+    def overrides_without(self, *keys: str) -> list[str]:
+        pairs = zip(self.overrides, self.override_keys, strict=False)
+        return [line for line, key in pairs if key.lstrip("~") not in keys]
+
+    @cached_property
+    def metrics(self) -> dict[str, float]:
+        metrics = self._read(METRICS_FILE, json.loads, dict, {})
+        if all(isinstance(v, float | int) and not isinstance(v, bool) for v in metrics.values()):
+            return metrics
+        self.problems.append(f"{METRICS_FILE} holds values that are not numbers")
+        return {}
 
     @cached_property
     def record(self) -> dict[str, Any] | None:
-        """run_record.json (versions, hardware, git, ...), or None."""
-        return read_json(self.folder / RECORD_FILE)
+        """run_record.json (versions, hardware, git, origin, ...), or None."""
+        return self._read(RECORD_FILE, json.loads, dict, None) or None
+
+    @cached_property
+    def hydra(self) -> dict[str, Any]:
+        """``.hydra/hydra.yaml``'s ``hydra`` node (the choices made, the search path), or {}."""
+        node = self._read(HYDRA_CONFIG, read_yaml, dict, None) or {}
+        return node.get("hydra") if isinstance(node.get("hydra"), dict) else {}
+
+    @cached_property
+    def run_status(self) -> RunStatus:
+        status = read_status(self.folder)
+        if status.status == UNREADABLE:
+            self.problems.append(status.error or "")
+        return status
+
+    @cached_property
+    def problem(self) -> str | None:
+        """Why the folder cannot be read as a run (the first reason), or None."""
+        _ = self.config, self.settings, self.metrics, self.run_status
+        return self.problems[0] if self.problems else None
+
+    @property
+    def status(self) -> str:
+        return UNREADABLE if self.problem else self.run_status.status
+
+    @property
+    def error(self) -> str | None:
+        return self.problem or self.run_status.error
 
     @cached_property
     def experiment(self) -> str:
         """The experiment option Hydra chose, else the config's ``name``."""
-        hydra = read_yaml(self.folder / HYDRA_DIR / "hydra.yaml") or {}
-        choices = hydra.get("hydra", {}).get("runtime", {}).get("choices", {})
-        return str(choices.get("experiment") or self.config.get("name") or "?")
+        choices = self.hydra.get("runtime", {}).get("choices", {})
+        choice = choices.get("experiment") if isinstance(choices, dict) else None
+        return str(choice or self.config.get("name") or "?")
+
+    @cached_property
+    def started(self) -> datetime:
+        """From status.json; for older folders from run_record.json, else the folder's mtime."""
+        if self.run_status.started is not None:
+            return datetime.fromtimestamp(self.run_status.started).astimezone()
+        utc = (self.record or {}).get("started_utc")
+        try:
+            return datetime.fromisoformat(utc).astimezone()
+        except (TypeError, ValueError):
+            config = self.folder / CONFIG
+            mtime = os.path.getmtime(config if config.is_file() else self.folder)
+            return datetime.fromtimestamp(mtime).astimezone()
 
     @property
-    def started(self) -> datetime:
-        """From status.json; for older folders from run_record.json, else the config's mtime."""
-        if self.status.started is not None:
-            return datetime.fromtimestamp(self.status.started).astimezone()
-        utc = (self.record or {}).get("started_utc")
-        if utc:
-            return datetime.fromisoformat(utc).astimezone()
-        mtime = os.path.getmtime(self.folder / HYDRA_DIR / "config.yaml")
-        return datetime.fromtimestamp(mtime).astimezone()
+    def origin(self) -> dict[str, str]:
+        """What ``litlab rerun``/``resume`` made this run from: ``{"command", "run"}``, or {}."""
+        origin = (self.record or {}).get("origin")
+        return origin if isinstance(origin, dict) else {}
 
     @property
     def optimized_metric(self) -> str | None:
-        return self.config.get("optimized_metric")
+        metric = self.config.get("optimized_metric")
+        return metric if isinstance(metric, str) else None
 
     @property
     def optimized_mode(self) -> str:
-        return self.config.get("optimized_metric_mode") or "max"
+        return "min" if self.config.get("optimized_metric_mode") == "min" else "max"
 
     @property
     def test_metric(self) -> str | None:
@@ -100,29 +230,31 @@ class Run:
         wanted.append("test/loss")
         return next((name for name in wanted if name in self.metrics), tests[0] if tests else None)
 
-    def overrides_without(self, *keys: str) -> list[str]:
-        return [o for o in self.overrides if o.split("=", 1)[0].lstrip("+~") not in keys]
+
+def is_run_folder(folder: Path) -> bool:
+    return (folder / CONFIG).is_file()
 
 
-def read_run(folder: str | Path) -> Run:
-    """The run in ``folder``; a UserError if the folder is missing or not a run folder."""
+def read_run(folder: str | Path, readable: bool = False) -> Run:
+    """The run in ``folder``; a UserError if the folder is missing or not a run folder, or
+    (``readable``) if a file of it cannot be read."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: no such folder")
+    if (folder / SWEEP_RECORD).is_file():
+        raise UserError(
+            f"{folder} is a sweep folder: finish it with litlab resume {folder}, or name one of "
+            f"its jobs, {folder}/<job number>"
+        )
     if not is_run_folder(folder):
         raise UserError(
-            f"{folder} is not a run folder (no {HYDRA_DIR}/config.yaml); run folders are the "
-            "ones train.py prints as 'Run folder: ...'"
+            f"{folder} is not a run folder (no {CONFIG}); run folders are the ones train.py "
+            "prints as 'Run folder: ...'"
         )
-    hydra_dir = folder / HYDRA_DIR
-    metrics = read_json(folder / "metrics.json")
-    return Run(
-        folder=folder,
-        config=read_yaml(hydra_dir / "config.yaml") or {},
-        overrides=[str(line) for line in read_yaml(hydra_dir / "overrides.yaml") or []],
-        status=read_status(folder),
-        metrics=metrics if isinstance(metrics, dict) else {},
-    )
+    run = Run(folder)
+    if readable and run.problem:
+        raise UserError(f"{folder} is unreadable: {run.problem}")
+    return run
 
 
 def find_run_folders(root: Path) -> Iterator[Path]:
@@ -133,3 +265,31 @@ def find_run_folders(root: Path) -> Iterator[Path]:
             yield Path(current)
         else:
             subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+
+
+def job_number(folder: Path) -> tuple[int, str]:
+    return (int(folder.name), "") if folder.name.isdigit() else (sys.maxsize, folder.name)
+
+
+def find_jobs(sweep_dir: Path) -> list[Run]:
+    """The job folders of a sweep (each holds ``.hydra/``), by job number."""
+    folders = [path.parent for path in sweep_dir.glob(f"*/{HYDRA_DIR}") if path.is_dir()]
+    return [Run(folder) for folder in sorted(folders, key=job_number)]
+
+
+def read_sweep_record(sweep_dir: Path) -> dict[str, Any]:
+    """``multirun.yaml``'s ``hydra`` node; a UserError saying what is missing from it."""
+    try:
+        hydra = read_yaml((sweep_dir / SWEEP_RECORD).read_text())["hydra"]
+        good = isinstance(hydra["sweep"], dict) and isinstance(hydra["sweeper"]["_target_"], str)
+        good &= all(isinstance(hydra["overrides"][key], list) for key in ("task", "hydra"))
+    except OSError as error:
+        raise UserError(f"{sweep_dir}/{SWEEP_RECORD} cannot be read: {error}") from error
+    except (yaml.YAMLError, KeyError, TypeError):
+        good = False
+    if not good:
+        raise UserError(
+            f"{sweep_dir}/{SWEEP_RECORD} is unreadable: it lacks hydra.sweeper._target_, "
+            "hydra.sweep or hydra.overrides.task/hydra"
+        )
+    return hydra

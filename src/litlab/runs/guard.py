@@ -11,12 +11,14 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from litlab.errors import UserError, exit_for_user_error
-from litlab.runs.stored_config import SWEEP_RECORD
-from litlab.runs.sweep_resume import is_resume
+from litlab.runs.folder import SWEEP_RECORD
+from litlab.runs.results import METRICS_FILE
 from litlab.validation import MIN_OR_MAX, check_values
 
 # What a run leaves once it got somewhere: a new run must not overwrite them.
-RESULTS = ("metrics.json", "checkpoints")
+RESULTS = (METRICS_FILE, "checkpoints")
+# litlab resume's sweepers (src/hydra_plugins/litlab_resume): their sweep folder is their own
+RESUME_SWEEPERS = "hydra_plugins.litlab_resume."
 
 
 def check_run_folder(folder: Path) -> None:
@@ -64,8 +66,8 @@ class RunFolderGuard(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         HydraConfig.instance().set_config(config)
         folder = Path(str(config.hydra.sweep.dir))
-        if is_resume(config):  # its own sweep folder, checked job by job (litlab.runs)
-            return
+        if str(config.hydra.sweeper.get("_target_")).startswith(RESUME_SWEEPERS):
+            return  # its own sweep folder, checked job by job (litlab.runs.sweep_resume)
         try:
             # the summary ranks the jobs by it: a typo would only show once they all ran
             check_values(config, {"optimized_metric_mode": MIN_OR_MAX})

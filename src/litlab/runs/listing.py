@@ -2,6 +2,7 @@
 
 Rows: experiment, start time, status, overrides, the run's optimized metric and its test metric,
 and the folder; oldest first, or best first by ``--sort METRIC``; ``--csv`` for a spreadsheet.
+A folder whose files cannot be read is listed as ``unreadable``, with the reason.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from rich import box
 from rich.table import Table
 
 from litlab.errors import UserError
-from litlab.runs.folder import Run, find_run_folders, read_run
+from litlab.runs.folder import Run, find_run_folders
 from litlab.runs.status import STATUSES
-from litlab.runs.terminal import console, format_value, shorten, styled_status, wrap_path
+from litlab.runs.terminal import console, format_value, styled_status
 
 DEFAULT_ROOT = Path("outputs")
-GAP, MIN_OVERRIDES = 1, 12  # spaces between columns; the narrowest overrides column
+GAP, MIN_OVERRIDES = 3, 12  # between columns; the narrowest the overrides get
 LOWER_IS_BETTER = ("loss", "mse", "error", "time")  # in the name of a metric that is no
 # run's optimized metric: sort it lowest first (otherwise highest first, like accuracy)
 CSV_COLUMNS = [
@@ -30,6 +31,7 @@ CSV_COLUMNS = [
     "started",
     "status",
     "overrides",
+    "origin",
     "optimized_metric",
     "optimized",
     "test_metric",
@@ -45,7 +47,7 @@ def list_runs(root: Path, experiment: str | None = None, sort: str | None = None
         raise UserError(f"{root}: no such folder")
     if not root.is_dir():
         raise UserError(f"{root} is not a folder")
-    runs = sorted((read_run(f) for f in find_run_folders(root)), key=lambda r: r.started)
+    runs = sorted((Run(f) for f in find_run_folders(root)), key=lambda r: r.started)
     if experiment:
         found = sorted({run.experiment for run in runs})
         runs = [run for run in runs if run.experiment == experiment]
@@ -84,13 +86,14 @@ def row(run: Run, sort: str | None) -> dict[str, str]:
     values = {
         "experiment": run.experiment,
         "started": run.started.isoformat(timespec="seconds"),
-        "status": run.status.status,
+        "status": run.status,
         "overrides": " ".join(run.overrides),
+        "origin": " ".join(run.origin.values()),
         "optimized_metric": run.optimized_metric or "",
         "optimized": run.metrics.get(run.optimized_metric or "", ""),
         "test_metric": run.test_metric or "",
         "test": run.metrics.get(run.test_metric or "", ""),
-        "error": run.status.error or "",
+        "error": run.error or "",
         "folder": str(run.folder),
     }
     if sort:
@@ -133,71 +136,58 @@ def caption(runs: Sequence[Run]) -> str:
     return "\n".join(parts)
 
 
-def lines_needed(path: str, width: int) -> int:
-    return wrap_path(path, width).count("\n") + 1
-
-
-def folder_width(folders: Sequence[str], room: int) -> int:
-    """The narrowest width that breaks every folder into the fewest lines, within ``room``."""
-    longest = max(map(len, folders))
-    if longest <= room:
-        return longest
-    for lines in range(2, 6):  # the fewest lines that fit, then the narrowest width for them
-        fits = [w for w in range(8, max(room, 8) + 1)
-                if all(lines_needed(f, w) <= lines for f in folders)]  # fmt: skip
-        if fits:
-            return fits[0]
-    return max(room, 8)
+def what(run: Run, shared: Sequence[str]) -> str:
+    """The run's own overrides (less those every run has); what a rerun/resume made it from;
+    why an unreadable run is."""
+    if run.problem:
+        return run.problem
+    hidden = ("experiment", "ckpt_path") if run.origin else ("experiment",)
+    text = " ".join(o for o in run.overrides_without(*hidden) if o not in shared)
+    origin = run.origin
+    if origin:  # e.g. "resume of 2026-11-29/10-41-07-512345:"
+        source = "/".join(Path(str(origin.get("run"))).parts[-2:])
+        text = f"{origin.get('command')} of {source}: {text}"
+    return text or "–"
 
 
 def table(runs: Sequence[Run], sort: str | None, width: int) -> Table:
-    """Fits ``width``: fixed columns at their natural width, the rest shared by the overrides
-    (shortened with …) and the folder (broken at '/')."""
+    """Fits ``width`` if it can: every column at its natural width but the overrides, which
+    give way (they wrap); a folder is never broken (a table wider than ``width`` then)."""
     shown_sort = (
         sort
         if sort and any(sort not in (run.optimized_metric, run.test_metric) for run in runs)
         else None
     )
-    fixed: dict[str, list[str]] = {
+    shared = shared_overrides(runs)
+    columns: dict[str, list[str]] = {
         "experiment": [run.experiment for run in runs],
         "started": [f"{run.started:%Y-%m-%d %H:%M}" for run in runs],
-        "status": [run.status.status for run in runs],
+        "status": [run.status for run in runs],
+        "overrides": [what(run, shared) for run in runs],
         "optimized": [format_value(run.metrics.get(run.optimized_metric or "")) for run in runs],
         "test": [format_value(run.metrics.get(run.test_metric or "")) for run in runs],
     }
     if shown_sort:
-        fixed[shown_sort] = [format_value(run.metrics.get(shown_sort)) for run in runs]
-    shared = shared_overrides(runs)
-    overrides = [
-        " ".join(o for o in run.overrides_without("experiment") if o not in shared) or "–"
-        for run in runs
-    ]
-    folders = [str(run.folder) for run in runs]
-    natural = {name: max(len(name), *map(len, cells)) for name, cells in fixed.items()}
-    spare = width - sum(natural.values()) - GAP * (len(fixed) + 1)
-    folder_w = folder_width(folders, spare - MIN_OVERRIDES)
-    over_w = max(min(max(map(len, overrides)), spare - folder_w), MIN_OVERRIDES)
-
-    t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, GAP - 1))
-    for name in ("experiment", "started", "status"):
-        t.add_column(name, no_wrap=True, width=natural[name])
-    t.add_column("overrides", width=over_w, overflow="fold")
-    metric_columns = ["optimized", "test"] + ([shown_sort] if shown_sort else [])
-    for name in metric_columns:
-        t.add_column(name, no_wrap=True, justify="right", width=natural[name])
-    t.add_column("folder", width=folder_w, overflow="fold")
+        columns[shown_sort] = [format_value(run.metrics.get(shown_sort)) for run in runs]
+    columns["folder"] = [str(run.folder) for run in runs]
+    natural = {name: max(len(name), *map(len, cells)) for name, cells in columns.items()}
+    rest = sum(natural.values()) - natural["overrides"] + GAP * (len(columns) - 1)
+    t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for name in columns:
+        wrap = name == "overrides"
+        right = name in ("optimized", "test", shown_sort)
+        size = min(natural[name], max(width - rest, MIN_OVERRIDES)) if wrap else natural[name]
+        t.add_column(name, width=size, no_wrap=not wrap, overflow="fold",
+                     justify="right" if right else "left")  # fmt: skip
     for i, run in enumerate(runs):
-        folder = wrap_path(folders[i], folder_w)
-        lines = folder.count("\n") + 1  # the overrides may use as many lines as the folder
-        cells = [fixed[name][i] for name in ("experiment", "started")]
-        cells += [styled_status(run.status.status), shorten(overrides[i], over_w * lines)]
-        cells += [fixed[name][i] for name in metric_columns]
-        t.add_row(*cells, folder)
+        cells = [cells[i] for cells in columns.values()]
+        cells[2] = styled_status(run.status)
+        t.add_row(*cells)
     return t
 
 
 def summary_line(runs: Sequence[Run]) -> str:
-    counts = {s: sum(run.status.status == s for run in runs) for s in STATUSES}
+    counts = {s: sum(run.status == s for run in runs) for s in STATUSES}
     counted = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     return f"{len(runs)} run{'s' if len(runs) != 1 else ''}: {counted}"
 
@@ -207,11 +197,14 @@ def command(args: argparse.Namespace) -> int:
     if args.csv:
         write_csv(runs, args.sort)
         return 0
-    out = console()
+    out = console(piped_width=None)  # piped: one line a run, for grep
     if not runs:
         out.print(f"No runs under {args.folder}.")
         return 0
-    out.print(table(runs, args.sort, out.width))
+    runs_table = table(runs, args.sort, out.width)
+    needed = sum(column.width or 0 for column in runs_table.columns)
+    out.width = max(out.width, needed + GAP * (len(runs_table.columns) - 1))  # never a broken path
+    out.print(runs_table, crop=False)
     out.print(caption(runs), style="dim")
     out.print(summary_line(runs))
     return 0

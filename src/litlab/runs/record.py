@@ -19,7 +19,7 @@ import lightning as L
 import torch
 
 from litlab.cuda_check import NVML_CUDA_CHECK
-from litlab.runs.folder import RECORD_FILE
+from litlab.runs.folder import ORIGIN_ENV, RECORD_FILE, Run  # noqa: F401 - RECORD_FILE: its writer
 
 PACKAGES = ("torch", "lightning", "hydra-core", "omegaconf", "torchvision", "torchmetrics", "numpy")
 EFFECTIVE_BATCH_SIZE_METRIC = "train/effective_batch_size"
@@ -115,10 +115,11 @@ def build_run_record(trainer: L.Trainer, seed: int | None) -> dict[str, Any]:
         "git": git_state(Path(__file__).resolve().parent),
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
         "hydra_overrides": hydra_overrides(),
+        # what `litlab rerun`/`resume` made it from: {"command": "rerun", "run": <folder>}
+        "origin": json.loads(os.environ.get(ORIGIN_ENV, "null")),
     }
 
 
 def read_run_record(run_dir: str | Path) -> dict[str, Any] | None:
     """The run's record, or None for a folder written before run records existed."""
-    path = Path(run_dir) / RECORD_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
+    return Run(run_dir).record

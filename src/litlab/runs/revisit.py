@@ -1,47 +1,56 @@
-"""A finished run again, from its folder: its config plus the overrides given now, run as train.py.
+"""``litlab rerun`` and ``litlab resume``: a run again, from its folder, as a new train.py run.
+
+``litlab rerun <run> [overrides]``: the run's config plus the overrides, e.g. ``train=false``
+(test its best checkpoint) or ``seed=7``. ``litlab resume <run> [overrides]``: continue training
+from its newest checkpoint (``interrupted.ckpt`` or ``last.ckpt``), e.g. with
+``trainer.max_epochs=40``; ``litlab resume <sweep folder>``: finish the sweep in that folder
+(``litlab.runs.sweep_resume``).
 
 The new run is an ordinary train.py run (its own run folder, console, train.log), started with
-the stored run's overrides, the fixes that make conf/ compose its stored config exactly (see
-``stored_config.rebuild``), and the new overrides last; its ``.hydra/overrides.yaml`` and
-``run_record.json`` therefore hold a command that repeats it.
+the stored run's overrides, the fixes that make the configs compose its stored config exactly
+(``stored_config.rebuild``), and the new overrides last; its ``run_record.json`` says where it
+came from (``origin``). Every ``_target_`` it would build is checked first (``check_targets``).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import runpy
 import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
-
 from litlab.errors import UserError
 from litlab.runs.checkpoints import best_checkpoint, newest_checkpoint
-from litlab.runs.folder import RECORD_FILE, read_json
+from litlab.runs.folder import (
+    ORIGIN_ENV,
+    SWEEP_RECORD,
+    find_jobs,
+    parse_overrides,
+    read_run,
+    read_sweep_record,
+)
+from litlab.runs.status import COMPLETED, RUNNING
 from litlab.runs.stored_config import (
     CONF_DIR,
     TRAIN_PY,
     check_targets,
     compose_config,
     path_value,
-    read_run,
     rebuild,
+    search_path,
 )
 
-
-def override_keys(overrides: Sequence[str]) -> set[str]:
-    """``["logger=none", "+a.b=1", "~c"]`` -> ``{"logger", "a.b", "c"}`` (groups with dots)."""
-    try:
-        parsed = OverridesParser.create().parse_overrides(list(overrides))
-    except Exception as error:  # noqa: BLE001 - Hydra's parse error says what is wrong
-        raise UserError(f"cannot read the overrides: {error}") from error
-    return {override.key_or_group.replace("/", ".") for override in parsed}
+LONGER = ("trainer.max_epochs", "trainer.max_steps", "trainer.max_time")  # what resumes a
+# completed run
 
 
-def global_groups() -> set[str]:
+def global_groups(config_dirs: Sequence[Path]) -> set[str]:
     """Config groups whose options set keys anywhere (``# @package _global_``): experiment, ..."""
-    options = CONF_DIR.glob("*/*.yaml")
+    options = [path for folder in (CONF_DIR, *config_dirs) for path in folder.glob("*/*.yaml")]
     return {path.parent.name for path in options if "@package _global_" in path.read_text()}
 
 
@@ -53,27 +62,37 @@ def fix_key(fix: str) -> str:
     return fix.removeprefix("~").removeprefix("++").split("=", 1)[0]
 
 
-def revisit_overrides(folder: Path, new: Sequence[str], resume: bool) -> list[str]:
+def revisit_overrides(
+    folder: Path, new: Sequence[str], resume: bool, config_dirs: Sequence[Path] = ()
+) -> list[str]:
     """train.py's overrides for running ``folder`` again (``resume``: from its newest checkpoint)
     with ``new`` on top; prints what it added. Checks every ``_target_`` before returning."""
-    run = read_run(folder)
-    keys = override_keys(new)
+    run = read_run(folder, readable=True)
+    keys = {key.lstrip("~") for key, _ in parse_overrides(new)}
     # the stored values conf/ composes differently today, unless the new overrides set them
-    fixes = [] if keys & global_groups() else rebuild(run)
+    fixes = rebuild(run, config_dirs)
+    fixes = [] if keys & global_groups(config_dirs) else fixes
     fixes = [fix for fix in fixes if not touches(fix_key(fix), keys)]
     if fixes:
         print(f"Kept the run's values where conf/ now differs: {' '.join(fixes)}")
     added = []
-    record = read_json(folder / RECORD_FILE) or {}
-    if run.config.get("seed") is None and "seed" not in keys and record.get("seed") is not None:
-        added.append(f"seed={record['seed']}")  # seed=null: the seed that run drew
-    cfg = compose_config([*run.overrides, *fixes, *added, *new])
-    check_targets(cfg)
+    seed = (run.record or {}).get("seed")
+    if run.config.get("seed") is None and "seed" not in keys and isinstance(seed, int):
+        added.append(f"seed={seed}")  # seed=null: the seed that run drew
+    cfg = compose_config([*run.overrides, *fixes, *added, *new], config_dirs=config_dirs)
+    check_targets(cfg, config_dirs)
     if resume and not cfg.train:
         raise UserError(
             "resume continues training; to test a run's checkpoint use "
             f"litlab rerun {folder} train=false"
         )
+    if resume and run.status == COMPLETED and not keys & set(LONGER):
+        raise UserError(
+            f"{folder} is complete (trainer.max_epochs={cfg.trainer.get('max_epochs')}): "
+            f"nothing to resume. Train it further with: litlab resume {folder} "
+            "trainer.max_epochs=<more>"
+        )
+    stored = run.overrides
     if "ckpt_path" not in keys and (resume or (cfg.test and not cfg.train)):
         ckpt = newest_checkpoint(folder) if resume else best_checkpoint(folder)
         if ckpt is None:
@@ -81,23 +100,38 @@ def revisit_overrides(folder: Path, new: Sequence[str], resume: bool) -> list[st
                 f"{folder} holds no checkpoint to {'continue from' if resume else 'test'} "
                 "(checkpoints/last.ckpt, checkpoints/interrupted.ckpt); pass ckpt_path=<file>"
             )
+        stored = run.overrides_without("ckpt_path")  # a resumed run's: this one replaces it
         added.append(f"ckpt_path={path_value(ckpt)}")
-    return [*run.overrides, *fixes, *added, *new]
+    return [*stored, *fixes, *added, *new, *search_path(config_dirs)]
 
 
-def start(args: Sequence[str], dry_run: bool = False) -> int:
-    """Run train.py with ``args`` (``dry_run``: print the command only); its exit code."""
-    if dry_run:
-        print("python train.py " + shlex.join(args))
-        return 0
-    return run_train_py(args)
+def check_not_running(sweep_dir: Path, force: bool) -> None:
+    """No job of the sweep may still run: two processes would write one job folder."""
+    for job in find_jobs(sweep_dir):
+        status = job.run_status
+        if status.status != RUNNING:
+            continue
+        if status.here:
+            raise UserError(
+                f"job {job.name} of {sweep_dir} is still running (process {status.pid} on this "
+                "machine): resume the sweep once it has stopped"
+            )
+        if not force:
+            raise UserError(
+                f"job {job.name} of {sweep_dir} says it is running on {status.host}; if it no "
+                "longer runs there, resume with --force"
+            )
 
 
-def run_train_py(args: Sequence[str]) -> int:
-    """``python train.py *args`` in this process (signals reach it); returns its exit code."""
+def start(args: Sequence[str], dry_run: bool, origin: dict[str, str]) -> int:
+    """Run train.py with ``args`` in this process (signals reach it), or (``dry_run``) print
+    the command only; the exit code."""
     print("python train.py " + shlex.join(args), flush=True)
+    if dry_run:
+        return 0
     argv = sys.argv
     sys.argv = [str(TRAIN_PY), *args]
+    os.environ[ORIGIN_ENV] = json.dumps(origin)  # into its run_record.json
     try:
         runpy.run_path(str(TRAIN_PY), run_name="__main__")
     except SystemExit as exit_:  # train.py's own code: 2 for a UserError, 143 for SIGTERM, ...
@@ -107,4 +141,57 @@ def run_train_py(args: Sequence[str]) -> int:
         return 1
     finally:
         sys.argv = argv
+        os.environ.pop(ORIGIN_ENV, None)
     return 0
+
+
+def command(args: argparse.Namespace) -> int:
+    folder, resume = args.folder, args.command == "resume"
+    dirs = [path.resolve() for path in args.config_dir]
+    for path in dirs:
+        if not path.is_dir():
+            raise UserError(f"--config-dir {path}: no such folder")
+    if resume and (folder / SWEEP_RECORD).is_file():
+        from litlab.runs.sweep_resume import sweep_overrides  # the Optuna sweeper: only here
+
+        read_sweep_record(folder)
+        check_not_running(folder, args.force)
+        overrides = sweep_overrides(folder, args.overrides)
+    else:
+        overrides = revisit_overrides(folder, args.overrides, resume, dirs)
+    origin = {"command": args.command, "run": str(folder.resolve())}
+    return start(overrides, args.dry_run, origin)
+
+
+def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
+    rerun = subparsers.add_parser(
+        "rerun",
+        help="a run folder's config again, plus overrides (train=false: test its best checkpoint)",
+        description="Run the config of <run folder> again, with the overrides given here on top, "
+        "in a new run folder. With train=false and no ckpt_path: test its best checkpoint.",
+    )
+    resume = subparsers.add_parser(
+        "resume",
+        help="continue a run from its last checkpoint (new folder), or finish a sweep",
+        description="A run folder: continue training from its newest checkpoint, with its config "
+        "plus the overrides given here (e.g. trainer.max_epochs=40), in a new run folder; a "
+        "completed run needs a longer trainer.max_epochs. A sweep folder: run its jobs that did "
+        "not complete, each in its own folder (from its own checkpoint where it has one); "
+        "overrides may change only the launcher (hydra/launcher=..., hydra.launcher.*) and "
+        "hydra.sweeper.n_trials.",
+    )
+    resume.add_argument(
+        "--force", action="store_true", help="resume a sweep whose jobs say they run elsewhere"
+    )
+    for name, parser in (("rerun", rerun), ("resume", resume)):
+        parser.add_argument("folder", type=Path, help="a run folder (resume: or a sweep folder)")
+        parser.add_argument(
+            "overrides", nargs="*", help="key=value or group=option, as for train.py"
+        )
+        parser.add_argument("--config-dir", type=Path, action="append", default=[], metavar="DIR",
+                            help="a folder of your own configs the run used (Hydra's search "
+                            "path); repeatable")  # fmt: skip
+        parser.add_argument(
+            "--dry-run", action="store_true", help="print the train.py command only"
+        )
+        parser.set_defaults(func=command, command=name)

@@ -2,9 +2,10 @@
 
 Written by ``recording_status`` around the run (train.py's main, and each job of a multirun):
 ``running`` with the process id and host when the run starts, then ``completed``, ``failed``
-(with the error) or ``interrupted`` (Ctrl-C or SIGTERM) when it ends. A run killed hard (SIGKILL,
-a power cut) cannot write its end, so it stays ``running``; readers see that its process is gone
-and report it ``incomplete``.
+(with the error) or ``interrupted`` (Ctrl-C or SIGTERM) when it ends; a search may write
+``pruned`` for a trial it stopped early. A run killed hard (SIGKILL, a power cut) cannot write
+its end, so it stays ``running``; readers see that its process is gone and report it
+``incomplete``. A status.json that is not one of these is ``unreadable``, with the reason.
 """
 
 from __future__ import annotations
@@ -20,28 +21,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from litlab.runs.results import METRICS_FILE, write_json
+
 STATUS_FILE = "status.json"
-RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
-INTERRUPTED, INCOMPLETE = "interrupted", "incomplete"
-STATUSES = (COMPLETED, FAILED, INTERRUPTED, RUNNING, INCOMPLETE)
+RUNNING, COMPLETED, FAILED, PRUNED = "running", "completed", "failed", "pruned"
+INTERRUPTED, INCOMPLETE, UNREADABLE = "interrupted", "incomplete", "unreadable"
+STATUSES = (COMPLETED, PRUNED, FAILED, INTERRUPTED, RUNNING, INCOMPLETE, UNREADABLE)
 INTERRUPTED_CHECKPOINT = Path("checkpoints") / "interrupted.ckpt"
 
 
 def write_status(run_dir: str | Path, record: dict[str, Any]) -> Path:
-    """Replace status.json at once (a reader never sees half a file)."""
-    path = Path(run_dir) / STATUS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{STATUS_FILE}.{os.getpid()}")
-    partial.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(partial, path)
-    return path
+    return write_json(Path(run_dir) / STATUS_FILE, record)
 
 
 def divergence(run_dir: Path) -> str | None:
     """A message naming the non-finite values in metrics.json, or None if all are finite."""
-    metrics_file = run_dir / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    bad = {name: v for name, v in metrics.items() if not math.isfinite(v)}
+    try:
+        metrics = json.loads((run_dir / METRICS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    numbers = metrics.items() if isinstance(metrics, dict) else ()
+    bad = {name: v for name, v in numbers if isinstance(v, float) and not math.isfinite(v)}
     if not bad:
         return None
     return "diverged: " + ", ".join(f"{name}={v}" for name, v in sorted(bad.items()))
@@ -81,15 +81,9 @@ def recording_status(run_dir: str | Path) -> Iterator[Outcome]:
 
     run_dir = Path(run_dir)
     writes = getattr(rank_zero_only, "rank", 0) == 0
-    started = time.time()
-    record: dict[str, Any] = {
-        "status": RUNNING,
-        "error": None,
-        "started": started,
-        "finished": None,
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-    }
+    record: dict[str, Any] = {"status": RUNNING, "error": None, "started": time.time(),
+                              "finished": None, "pid": os.getpid(),
+                              "host": socket.gethostname()}  # fmt: skip
     if writes:
         write_status(run_dir, record)
     outcome = Outcome()
@@ -138,8 +132,35 @@ def process_start_time(pid: int) -> float | None:
 class RunStatus:
     status: str
     error: str | None
-    started: float | None  # Unix seconds
-    finished: float | None
+    started: float | None = None  # Unix seconds
+    finished: float | None = None
+    pid: int | None = None
+    host: str | None = None
+
+    @property
+    def here(self) -> bool:
+        """Whether the run's process is (or was) on this machine."""
+        return self.host == socket.gethostname()
+
+
+FIELDS = {"status": str, "error": (str, type(None)), "started": (int, float, type(None)),
+          "finished": (int, float, type(None)), "pid": (int, type(None)),
+          "host": (str, type(None))}  # fmt: skip
+
+
+def parse_status(text: str) -> RunStatus:
+    """status.json's text as a RunStatus; ``unreadable`` (with why) when it is not one."""
+    try:
+        record = json.loads(text)
+    except ValueError as error:
+        return RunStatus(UNREADABLE, f"{STATUS_FILE} is not JSON: {error}")
+    if not isinstance(record, dict):
+        return RunStatus(UNREADABLE, f"{STATUS_FILE} is not a JSON object")
+    wrong = [key for key, kind in FIELDS.items() if not isinstance(record.get(key), kind)]
+    if wrong or record["status"] not in STATUSES or record["status"] == UNREADABLE:
+        key = wrong[0] if wrong else "status"
+        return RunStatus(UNREADABLE, f"{STATUS_FILE} has {key}={record.get(key)!r}")
+    return RunStatus(**{key: record.get(key) for key in FIELDS})
 
 
 def read_status(run_dir: str | Path) -> RunStatus:
@@ -150,23 +171,17 @@ def read_status(run_dir: str | Path) -> RunStatus:
     writes), ``interrupted`` when ``checkpoints/interrupted.ckpt`` is, else ``incomplete``.
     """
     run_dir = Path(run_dir)
-    path = run_dir / STATUS_FILE
     try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        record = None
-    if record is None:
-        if (run_dir / "metrics.json").is_file():
+        status = parse_status((run_dir / STATUS_FILE).read_text())
+    except OSError:  # none: an older folder, or one that never started
+        if (run_dir / METRICS_FILE).is_file():
             error = divergence(run_dir)
-            return RunStatus(FAILED if error else COMPLETED, error, None, None)
+            return RunStatus(FAILED if error else COMPLETED, error)
         if (run_dir / INTERRUPTED_CHECKPOINT).is_file():
-            return RunStatus(INTERRUPTED, f"no {STATUS_FILE}; {INTERRUPTED_CHECKPOINT}", None, None)
-        return RunStatus(INCOMPLETE, f"no {STATUS_FILE}: interrupted, or still running", None, None)
-    status, error = record.get("status", INCOMPLETE), record.get("error")
-    started, finished = record.get("started"), record.get("finished")
-    if status == RUNNING and record.get("host") == socket.gethostname():
-        pid = record.get("pid")
-        if isinstance(pid, int) and not process_alive(pid, started):
-            status = INCOMPLETE
-            error = f"its process {pid} is gone: killed hard, or the machine stopped"
-    return RunStatus(status, error, started, finished)
+            return RunStatus(INTERRUPTED, f"no {STATUS_FILE}; {INTERRUPTED_CHECKPOINT}")
+        return RunStatus(INCOMPLETE, f"no {STATUS_FILE}: interrupted, or still running")
+    pid = status.pid
+    if status.status == RUNNING and status.here and pid and not process_alive(pid, status.started):
+        status.status = INCOMPLETE
+        status.error = f"its process {pid} is gone: killed hard, or the machine stopped"
+    return status

@@ -1,100 +1,168 @@
 """A run folder's stored config, read as data: what it may build, and how conf/ rebuilds it.
 
-A folder may come from someone else, and instantiating its ``_target_``s would run whatever they
-name; ``check_targets`` allows only the packages litlab uses. ``rebuild`` turns the stored config
-back into train.py overrides: the run's own overrides, plus one ``++key=value`` or ``~key`` for
-each value that conf/ composes differently today, checked by composing them again.
+A folder may come from someone else, and building its ``_target_``s would run whatever they
+name. ``check_targets`` judges a target by the object it resolves to, never by its spelling
+(Hydra resolves ``litlab.validation.torch.load`` to ``torch.load`` by walking attributes): after
+every interpolation and resolver (``oc.create`` makes config nodes) is evaluated, each
+``_target_`` must be the very object that a ``_target_`` in the config search path in force
+names (litlab's ``conf/`` and the ``--config-dir``s given on this command line, never a path
+stored in the folder), or a public litlab class. ``rebuild`` turns the stored config back into
+train.py overrides: the run's own, plus one ``++key=value`` or ``~key`` for each value that the
+search path composes differently today, checked by composing them again.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+import sys
+from collections.abc import Iterator, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import Container, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from litlab.errors import UserError
+from litlab.runs.folder import SWEEP_RECORD, Run, one_line, read_run, read_yaml
 
 REPO = Path(__file__).resolve().parents[3]  # src/litlab/runs/ -> the checkout
 CONF_DIR = REPO / "conf"
 TRAIN_PY = REPO / "train.py"
-SWEEP_RECORD = "multirun.yaml"  # a sweep folder's master config (see litlab.runs.guard)
-
-# The packages litlab uses: a stored config builds objects from these only.
-ALLOWED_PACKAGES = ("litlab", "torch", "torchvision", "torchmetrics", "lightning", "hydra")
-# In the Hydra node, also launchers and sweepers (Hydra's own rule) and Optuna's samplers.
-HYDRA_NODE_PACKAGES = ("hydra_plugins", "optuna")
-# Inside those packages: functions that load pickles or code from files or the network.
-CODE_LOADERS = ("torch.load", "torch.serialization", "torch.hub", "torch.jit.load",
-                "torch.package", "torch.utils.cpp_extension", "torch.ops.load_library",
-                "torch.classes.load_library")  # fmt: skip
-# hydra.utils helpers that import whatever dotted ``path`` they are given: checked like targets.
-PATH_TARGETS = ("hydra.utils.get_object", "hydra.utils.get_method", "hydra.utils.get_class")
+# Packages litlab's configs build from: only names under these (or already imported) are looked
+# up, so that checking a name never imports a module placed next to the folder.
+LOOKED_UP = ("litlab", "torch", "torchvision", "torchmetrics", "lightning", "hydra",
+             "hydra_plugins", "optuna", "omegaconf")  # fmt: skip
+HINT = "a run of your own configs: name their folder with --config-dir DIR"
+__all__ = ["SWEEP_RECORD", "check_targets", "read_run", "rebuild", "target_problem"]
 
 
-def target_problem(where: str, target: object) -> str | None:
-    """Why ``target`` may not be built at ``where``, or None when it may."""
-    allowed = ALLOWED_PACKAGES + (HYDRA_NODE_PACKAGES if where.startswith("hydra.") else ())
-    if not isinstance(target, str) or target.split(".")[0] not in allowed:
-        return f"a stored config builds objects only from {', '.join(allowed)}"
-    if any(target == name or target.startswith(name + ".") for name in CODE_LOADERS):
-        return "it loads pickled objects or code"
-    return None
+def collect_targets(node: Any, found: set[str]) -> set[str]:
+    if isinstance(node, dict):
+        if isinstance(node.get("_target_"), str):
+            found.add(node["_target_"])
+        node = list(node.values())
+    for item in node if isinstance(node, list) else ():
+        collect_targets(item, found)
+    return found
 
 
-def _read(node: DictConfig | ListConfig, key: Any, path: str) -> Any:
+def locate(name: str) -> object | None:
+    """What Hydra builds for ``_target_: name`` (by its own lookup), or None."""
+    from hydra._internal.utils import _locate
+
+    if name.split(".")[0] not in LOOKED_UP and name.split(".")[0] not in sys.modules:
+        return None
     try:
-        return node[key]  # interpolations resolved: the value that would be built
-    except OmegaConfBaseException as error:
-        raise UserError(f"{path} cannot be read: {error}") from error
+        return _locate(name)
+    except Exception:  # noqa: BLE001 - no such object: nothing to build
+        return None
 
 
-def _check(path: str, target: Any) -> None:
-    problem = target_problem(path, target)
-    if problem:
-        raise UserError(f"{path}={target!r} is not allowed: {problem}")
+@cache
+def allowed(config_dirs: tuple[Path, ...]) -> dict[int, str]:
+    """``id(object): name`` of every ``_target_`` the YAML files of ``config_dirs`` name."""
+    names: set[str] = set()
+    for folder in config_dirs:
+        for path in sorted(folder.rglob("*.yaml")):
+            try:
+                collect_targets(read_yaml(path.read_text()), names)
+            except Exception as error:  # noqa: BLE001 - a config Hydra cannot read either
+                raise UserError(f"{path} cannot be read: {one_line(error)}") from error
+    objects = {name: locate(name) for name in sorted(names)}
+    return {id(obj): name for name, obj in objects.items() if obj is not None}
 
 
-def check_targets(node: DictConfig | ListConfig, where: str = "") -> None:
-    """Every ``_target_`` in ``node`` names an allowed package, and so does the dotted path a
-    ``hydra.utils.get_*`` target is given (``path``, or its first ``_args_``)."""
-    if node._is_none() or node._is_missing() or node._is_interpolation():
-        return  # nothing here; an interpolated node is checked where it points to
-    prefix = f"{where}." if where else ""
-    if isinstance(node, DictConfig) and "_target_" in node:
-        target = _read(node, "_target_", f"{prefix}_target_")
-        _check(f"{prefix}_target_", target)
-        if target in PATH_TARGETS:
-            for key in ("path", "_args_"):
-                value = _read(node, key, f"{prefix}{key}") if key in node else None
-                value = value[0] if isinstance(value, ListConfig) and len(value) else value
-                if value is not None:
-                    _check(f"{prefix}{key}", value)
-    keys = node.keys() if isinstance(node, DictConfig) else range(len(node))
-    for key in keys:
-        child = node._get_node(key)
-        if isinstance(child, DictConfig | ListConfig):
-            check_targets(child, f"{prefix}{key}")
+def is_litlab_class(obj: object) -> bool:
+    """A public class defined in litlab, found where it is defined."""
+    module = getattr(obj, "__module__", None) or ""
+    name = getattr(obj, "__name__", "_")
+    defined = getattr(sys.modules.get(module), name, None) is obj
+    return isinstance(obj, type) and module.split(".")[0] == "litlab" and defined and name[0] != "_"
 
 
-def compose_config(overrides: Sequence[str], with_hydra: bool = True) -> DictConfig:
-    """What train.py composes from these overrides, in this checkout's conf/."""
+def is_hydra_plugin(obj: object) -> bool:
+    """A launcher or sweeper (Hydra takes them from ``hydra_plugins`` and its own plugins)."""
+    module = getattr(obj, "__module__", None) or ""
+    return isinstance(obj, type) and module.startswith(("hydra_plugins.", "hydra._internal.core"))
+
+
+def target_problem(where: str, target: object, config_dirs: Sequence[Path] = ()) -> str | None:
+    """Why ``target`` may not be built at ``where``, or None when it may."""
+    dirs = (CONF_DIR, *config_dirs)
+    obj = locate(target) if isinstance(target, str) else None
+    if obj is None:
+        return f"no such class or function is named in the configs ({HINT})"
+    if id(obj) in allowed(dirs) or is_litlab_class(obj):
+        return None
+    if where.startswith("hydra.") and is_hydra_plugin(obj):
+        return None
+    name = f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
+    return f"it is {name}, which no _target_ of {', '.join(map(str, dirs))} names ({HINT})"
+
+
+def targets(value: Any, where: str = "") -> Iterator[tuple[str, Any]]:
+    """``(dotted key, value)`` of every ``_target_`` in plain data."""
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        path = f"{where}.{key}" if where else str(key)
+        if key == "_target_":
+            yield path, item
+        elif isinstance(item, dict | list):
+            yield from targets(item, path)
+
+
+def resolved(cfg: DictConfig) -> dict[str, Any]:
+    """The config as it will be built: every interpolation and resolver evaluated (Hydra's own
+    node aside: conf/ and Hydra make it, nothing from a run folder)."""
+    data = {}
+    for key in cfg:
+        if key == "hydra":
+            continue
+        try:
+            node = cfg[key]
+            data[key] = (
+                OmegaConf.to_container(node, resolve=True) if isinstance(node, Container) else node
+            )
+        except OmegaConfBaseException as error:
+            raise UserError(f"{key} cannot be resolved: {one_line(error)}") from error
+    return data
+
+
+def check_targets(cfg: DictConfig, config_dirs: Sequence[Path] = ()) -> None:
+    """Every ``_target_`` in ``cfg`` resolves to an object the search path's configs name."""
+    for where, target in targets(resolved(cfg)):
+        problem = target_problem(where, target, config_dirs)
+        if problem:
+            raise UserError(f"{where}={target!r} is not allowed: {problem}")
+
+
+def search_path(config_dirs: Sequence[Path]) -> list[str]:
+    """The override that adds ``config_dirs`` to Hydra's search path (train.py gets it too)."""
+    if not config_dirs:
+        return []
+    return ["hydra.searchpath=[" + ",".join(quote(f"file://{d}") for d in config_dirs) + "]"]
+
+
+def compose_config(
+    overrides: Sequence[str], with_hydra: bool = True, config_dirs: Sequence[Path] = ()
+) -> DictConfig:
+    """What train.py composes from these overrides, in this checkout's conf/ (and
+    ``config_dirs``)."""
     if not (CONF_DIR.is_dir() and TRAIN_PY.is_file()):
         raise UserError(f"litlab works from a litlab checkout (conf/, train.py): none at {REPO}")
+    everything = [*overrides, *search_path(config_dirs)]
     try:
         with initialize_config_dir(str(CONF_DIR), version_base="1.3", job_name="train"):
-            cfg = compose("train", overrides=list(overrides), return_hydra_config=with_hydra)
+            cfg = compose("train", overrides=everything, return_hydra_config=with_hydra)
     except (HydraException, OmegaConfBaseException) as error:
-        message = " ".join(str(error).split())  # one line
-        raise UserError(f"conf/ does not compose {' '.join(overrides)}: {message}") from error
+        hint = "" if config_dirs else f"; {HINT}"
+        raise UserError(
+            f"conf/ does not compose {' '.join(overrides)}: {one_line(error)}{hint}"
+        ) from error
     if with_hydra:
         HydraConfig.instance().set_config(cfg)  # for ${hydra:...} in values
     return cfg
@@ -142,37 +210,28 @@ def differences(stored: dict[str, Any], composed: dict[str, Any], prefix: str = 
     return changes
 
 
-@dataclass(frozen=True)
-class StoredRun:
-    folder: Path
-    config: dict[str, Any]  # .hydra/config.yaml as written: interpolations unresolved
-    overrides: list[str]  # .hydra/overrides.yaml: the command line's overrides
+def check_stored(run: Run) -> None:
+    """What a run folder may not carry into a new run: Hydra's own settings (``hydra.*``: its
+    logging handlers, callbacks, search path are code and places), stored as overrides or
+    config keys."""
+    for line, key in zip(run.overrides, run.override_keys, strict=True):
+        if key.lstrip("~").split(".")[0] == "hydra":
+            raise UserError(
+                f"{run.folder}/.hydra/overrides.yaml holds {line!r}: a stored run does not set "
+                "Hydra's own settings (hydra.*); give them on this command line if you mean them"
+            )
+    if "hydra" in run.config:
+        raise UserError(f"{run.folder}/.hydra/config.yaml sets hydra: a run's config never does")
 
 
-def read_run(folder: Path) -> StoredRun:
-    if (folder / SWEEP_RECORD).is_file():
-        raise UserError(
-            f"{folder} is a sweep folder: finish it with litlab resume {folder}, or name one of "
-            f"its jobs, {folder}/<job number>"
-        )
-    hydra_dir = folder / ".hydra"
-    files = hydra_dir / "config.yaml", hydra_dir / "overrides.yaml"
-    if not all(path.is_file() for path in files):
-        raise UserError(
-            f"{folder} is not a run folder: it has no .hydra/config.yaml and .hydra/overrides.yaml"
-        )
-    config = OmegaConf.to_container(OmegaConf.load(files[0]), resolve=False)
-    overrides = yaml.safe_load(files[1].read_text()) or []
-    if not isinstance(config, dict) or not all(isinstance(o, str) for o in overrides):
-        raise UserError(f"{folder}/.hydra holds no readable config and overrides")
-    return StoredRun(folder, config, overrides)
-
-
-def rebuild(run: StoredRun) -> list[str]:
+def rebuild(run: Run, config_dirs: Sequence[Path] = ()) -> list[str]:
     """The overrides that, after the run's own, make conf/ compose exactly its stored config."""
-    fixes = differences(run.config, as_data(compose_config(run.overrides, with_hydra=False)))
+    check_stored(run)
+    composed = compose_config(run.overrides, False, config_dirs)
+    fixes = differences(run.config, as_data(composed))
     if fixes:
-        left = differences(run.config, as_data(compose_config(run.overrides + fixes, False)))
+        again = compose_config(run.overrides + fixes, False, config_dirs)
+        left = differences(run.config, as_data(again))
         if left:
             raise UserError(f"conf/ cannot rebuild the stored config of {run.folder}: {left[0]}")
     return fixes

@@ -13,17 +13,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from matplotlib import rcParams
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from litlab.runs.history import Points, read_history
-from litlab.runs.summary import mean_std
-
-if TYPE_CHECKING:
-    from litlab.runs.summary import Group, Job
+from litlab.runs.sweep import Group, Job, mean_std, why_no_history
 
 FIGURE_FILE = "summary.png"
 MAX_SERIES = 6  # more combinations of the other swept keys: one series, no legend
@@ -114,7 +110,7 @@ def plot_by_value(ax: Axes, key: str, groups: Sequence[Group], metric: str) -> l
 def plot_jobs(ax: Axes, jobs: Sequence[Job], metric: str) -> None:
     """No swept value besides the seed: each completed job's value, and their mean ± std."""
     done = [job for job in jobs if job.status == "completed" and metric in job.metrics]
-    seeds = [job.overrides.get("seed") for job in done]
+    seeds = [job.settings.get("seed") for job in done]
     by_seed = len(set(seeds)) == len(done) and None not in seeds and len(done) > 1
     names = [f"seed={s}" for s in seeds] if by_seed else [f"job {job.name}" for job in done]
     values = [job.metrics[metric] for job in done]
@@ -163,19 +159,19 @@ def plot_curves(
 
 
 def histories_of(jobs: Sequence[Job], metric: str) -> tuple[dict[str, Points], list[str]]:
-    """The logged history of ``metric`` per job name, and the jobs that logged none."""
+    """The logged history of ``metric`` per job name, and why the others have none."""
     histories, without = {}, []
     for job in jobs:
         points = read_history(job.folder, metric)
         if points:
             histories[job.name] = points
         else:
-            without.append(job.name)
+            without.append(why_no_history(job, metric))
     return histories, without
 
 
 def build_figure(jobs: Sequence[Job], groups: Sequence[Group], metric: str | None) -> SweepFigure:
-    """The figure for these jobs (``groups``: as ``litlab.runs.summary.group_jobs`` makes
+    """The figure for these jobs (``groups``: as ``litlab.runs.sweep.group_jobs`` makes
     them); no figure without jobs or without an optimized metric."""
     if not jobs or not metric:
         return SweepFigure(None, ["No figure: no jobs, or no optimized_metric to plot."])
@@ -198,8 +194,8 @@ def build_figure(jobs: Sequence[Job], groups: Sequence[Group], metric: str | Non
     for ax in axes[panels:]:
         ax.set_visible(False)
     if without:
-        jobs_text = "job " + ", ".join(without) if len(without) < 8 else f"{len(without)} jobs"
-        notes.append(f"Curves: {jobs_text} logged no history of {metric} (logger=none), not shown.")
+        why = "; ".join(without) if len(without) < 8 else f"{len(without)} jobs logged none"
+        notes.append(f"Curves of {metric} not shown: {why}.")
     return SweepFigure(figure, notes)
 
 

@@ -10,6 +10,7 @@ as single runs do) and returns instead of raising; the summary callback
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,8 +18,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from litlab.errors import UserError
 from litlab.runs.checkpoints import newest_checkpoint
-from litlab.runs.status import FAILED, STATUS_FILE, recording_status
+from litlab.runs.log import job_log_handler
+from litlab.runs.status import FAILED, recording_status
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +48,25 @@ def run_recorded(cfg: DictConfig, task: Callable[[DictConfig], float | None]) ->
     try:
         with recording_status(run_dir) as outcome:
             value = task(cfg)
+    except UserError as error:  # its message says it all, as for a single run
+        message = str(error)
     except Exception:  # the job's own failure, recorded by recording_status
-        log.exception("job failed")
-    if outcome.status == FAILED:
-        log.error("job failed, recorded in %s: %s", run_dir / STATUS_FILE, outcome.error)
+        message = f"{outcome.error}{to_job_log()}"
+    else:
+        message = outcome.error  # diverged, by metrics.json
+    if outcome.status == FAILED:  # one line, as a single run prints
+        print(f"error: {message}", file=sys.stderr)
         return None
     return value
+
+
+def to_job_log() -> str:
+    """Write the exception being handled, with its traceback, to the job's train.log only;
+    where it went, for the console's line."""
+    handler = job_log_handler()
+    if handler is None:  # hydra/job_logging=disabled: the console is all there is
+        log.exception("job failed")
+        return ""
+    handler.handle(log.makeRecord(log.name, logging.ERROR, __file__, 0, "job failed", None,
+                                  sys.exc_info()))  # fmt: skip
+    return f" (traceback in {handler.baseFilename})"

@@ -1,4 +1,5 @@
-"""Rich output that fits the terminal: its width on a terminal, 100 columns when piped."""
+"""Rich output that fits the terminal: its width on a terminal; when piped, 100 columns or
+(``piped_width=None``) as wide as the lines are."""
 
 from __future__ import annotations
 
@@ -7,20 +8,24 @@ import sys
 
 from rich.console import Console
 
-PIPED_WIDTH = 100
+PIPED_WIDTH, UNLIMITED = 100, 100_000
 STATUS_STYLES = {
     "completed": "green",
+    "pruned": "blue",
     "failed": "red",
     "interrupted": "yellow",
     "running": "cyan",
     "incomplete": "magenta",
+    "unreadable": "red",
 }
 
 
-def console() -> Console:
-    """Rich's console on stdout; piped output (no terminal, no COLUMNS) is 100 columns wide."""
+def console(piped_width: int | None = PIPED_WIDTH) -> Console:
+    """Rich's console on stdout; piped output (no terminal, no COLUMNS) is ``piped_width``
+    wide (None: no limit, a table row stays one line)."""
     piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-    return Console(width=PIPED_WIDTH if piped else None, highlight=False, soft_wrap=False)
+    width = (piped_width or UNLIMITED) if piped else None
+    return Console(width=width, highlight=False, soft_wrap=False)
 
 
 def styled_status(status: str) -> str:
@@ -35,19 +40,3 @@ def format_value(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
-
-
-def wrap_path(path: str, width: int) -> str:
-    """Break a path before a '/' so that each line fits ``width`` (one long name may not)."""
-    lines = [""]
-    for i, part in enumerate(path.split("/")):
-        piece = part if i == 0 else "/" + part
-        if lines[-1] and len(lines[-1]) + len(piece) > width:
-            lines.append(piece)
-        else:
-            lines[-1] += piece
-    return "\n".join(lines)
-
-
-def shorten(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"

@@ -1,0 +1,76 @@
+"""A sweep, as its job folders hold it: jobs grouped by setting (the seeds of one setting are
+one group), ranked by the sweep's optimized metric; read by the summary and its figure."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from litlab.runs.folder import Run
+from litlab.runs.status import COMPLETED
+
+Job = Run  # a job of a sweep is a run folder like any other
+GROUP_IGNORES = ("seed",)  # jobs that differ only in these are repeats of one setting
+
+
+@dataclass
+class Group:
+    setting: dict[str, str]  # the overrides that vary between groups
+    jobs: list[Job]
+
+    @property
+    def completed(self) -> list[Job]:
+        return [job for job in self.jobs if job.status == COMPLETED]
+
+    def values(self, metric: str) -> list[float]:
+        return [job.metrics[metric] for job in self.completed if metric in job.metrics]
+
+    def mean(self, metric: str | None) -> float | None:
+        values = self.values(metric) if metric else []
+        return statistics.fmean(values) if values else None
+
+
+def group_jobs(jobs: Sequence[Job]) -> tuple[list[Group], dict[str, str]]:
+    """Groups of jobs that differ only in the seed, and the overrides all jobs share."""
+    keys = [k for k in dict.fromkeys(k for job in jobs for k in job.settings)
+            if k not in GROUP_IGNORES]  # fmt: skip
+    first = jobs[0].settings if jobs else {}
+    common = {key: first[key] for key in keys
+              if all(job.settings.get(key) == first.get(key) for job in jobs)}  # fmt: skip
+    varying = [key for key in keys if key not in common]
+    groups: dict[tuple[str, ...], Group] = {}
+    for job in jobs:
+        setting = {key: job.settings.get(key, "") for key in varying}
+        groups.setdefault(tuple(setting.values()), Group(setting, [])).jobs.append(job)
+    return list(groups.values()), common
+
+
+def rank_groups(groups: list[Group], metric: str | None, mode: str) -> list[Group]:
+    """Best group first; groups without a finished value of the metric last."""
+    sign = -1.0 if mode == "max" else 1.0
+
+    def key(group: Group) -> tuple[bool, float]:
+        mean = group.mean(metric)
+        return (mean is None, sign * mean if mean is not None else 0.0)
+
+    return sorted(groups, key=key)
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def objective(jobs: Sequence[Job]) -> tuple[str | None, str]:
+    """The sweep's ``optimized_metric`` and ``optimized_metric_mode`` (from the job configs)."""
+    job = next((job for job in jobs if job.config), None)
+    return (job.optimized_metric, job.optimized_mode) if job else (None, "max")
+
+
+def why_no_history(job: Job, metric: str) -> str:
+    """Why a job's curve of ``metric`` is missing, in a few words."""
+    if job.status != COMPLETED:
+        return f"job {job.name} {job.status} before logging it"
+    if job.config.get("logger") in (None, {}):
+        return f"job {job.name} ran with logger=none"
+    return f"job {job.name} logged no {metric}"
