@@ -3,6 +3,7 @@ checks that stop a checkpoint or a stored config that must not be used."""
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
@@ -18,7 +19,8 @@ import yaml
 from omegaconf import OmegaConf
 
 from litlab.cli import main as litlab_main
-from litlab.runs.stored_config import as_data, compose_config
+from litlab.errors import UserError
+from litlab.runs.stored_config import as_data, check_targets, compose_config
 
 from .conftest import DATA_DIR, REPO, run_folder, run_train, train_main
 
@@ -83,6 +85,10 @@ def test_rerun_train_false_tests_the_runs_best_checkpoint(finished, tmp_path):
     # its overrides, not retyped, then the best checkpoint and the new ones
     assert overrides == [*stored, f"ckpt_path={best}", "train=false", f"paths.log_dir={tmp_path}"]
     assert f"Loaded model weights from the checkpoint at {best}" in result.stdout + result.stderr
+    origin = json.loads((folder / "run_record.json").read_text())["origin"]
+    assert origin == {"command": "rerun", "run": str(finished)}  # and the runs list says so
+    [listed] = csv.DictReader(litlab("runs", str(tmp_path), "--csv").stdout.splitlines())
+    assert listed["origin"] == f"rerun {finished}" and "train=false" in listed["overrides"]
     metrics = json.loads((folder / "metrics.json").read_text())
     assert set(metrics) == {"test/loss"}
     original = json.loads((finished / "metrics.json").read_text())
@@ -109,13 +115,18 @@ def test_resume_continues_the_run_in_a_new_folder_as_if_never_stopped(finished, 
 def test_resume_takes_the_checkpoint_that_got_furthest(finished, tmp_path, capsys):
     copy = copy_run(finished, tmp_path)
     last = torch.load(copy / "checkpoints" / "last.ckpt", weights_only=True)
-    assert dry_run(capsys, "resume", str(copy))[-1] == f"ckpt_path={copy}/checkpoints/last.ckpt"
+    assert (
+        dry_run(capsys, "resume", str(copy), "trainer.max_epochs=3")[-2]
+        == f"ckpt_path={copy}/checkpoints/last.ckpt"
+    )
     last["global_step"] += 5  # as if interrupted halfway through the next epoch
     torch.save(last, copy / "checkpoints" / "interrupted.ckpt")
-    args = dry_run(capsys, "resume", str(copy))
-    assert args[-1] == f"ckpt_path={copy}/checkpoints/interrupted.ckpt"
+    args = dry_run(capsys, "resume", str(copy), "trainer.max_epochs=3")
+    assert args[-2] == f"ckpt_path={copy}/checkpoints/interrupted.ckpt"
     (copy / "checkpoints" / "interrupted.ckpt").write_bytes(b"truncated by a kill")
-    assert dry_run(capsys, "resume", str(copy))[-1].endswith("/checkpoints/last.ckpt")
+    assert dry_run(capsys, "resume", str(copy), "trainer.max_epochs=3")[-2].endswith(
+        "/checkpoints/last.ckpt"
+    )
 
 
 def test_rerun_keeps_the_stored_config_where_conf_now_composes_otherwise(
@@ -153,10 +164,10 @@ def test_a_run_with_a_drawn_seed_is_rerun_with_that_seed(finished, tmp_path, cap
          "callbacks.evil._target_='subprocess.Popen'"),
         ({"model.optimizer._target_": "torch.load"}, "model.optimizer._target_='torch.load'"),
         ({"callbacks.x": {"_target_": "hydra.utils.get_method", "path": "builtins.eval"}},
-         "callbacks.x.path='builtins.eval'"),
+         "callbacks.x._target_='hydra.utils.get_method'"),
         ({"model.net._target_": "${oc.env:HOME}"}, "model.net._target_="),
         ({"callbacks.x": {"_target_": "hydra.utils.get_object", "_args_": ["os.system"]}},
-         "callbacks.x._args_='os.system'"),
+         "callbacks.x._target_='hydra.utils.get_object'"),
     ],
 )  # fmt: skip
 def test_a_stored_config_builds_only_from_litlabs_packages(
@@ -193,9 +204,17 @@ def test_revisit_refuses_what_it_cannot_do_in_one_line(finished, tmp_path, capsy
     cases = [
         (["rerun", str(tmp_path)], "is not a run folder"),
         (["rerun", str(sweep)], f"is a sweep folder: finish it with litlab resume {sweep}"),
-        (["resume", str(no_checkpoints)], "holds no checkpoint to continue from"),
+        (
+            ["resume", str(no_checkpoints), "trainer.max_epochs=3"],
+            "holds no checkpoint to continue",
+        ),
         (["rerun", str(no_checkpoints), "train=false"], "holds no checkpoint to test"),
         (["resume", str(finished), "train=false"], "litlab rerun"),
+        (
+            ["resume", str(finished)],
+            "is complete (trainer.max_epochs=2): nothing to resume. "
+            f"Train it further with: litlab resume {finished} trainer.max_epochs=<more>",
+        ),
     ]
     for args, message in cases:
         assert litlab_main(args) == 2
@@ -255,3 +274,93 @@ def test_train_false_without_a_checkpoint_says_what_to_pass(monkeypatch, capsys,
     # no work done: nothing but the run's own record that it was refused
     assert [p.name for p in tmp_path.rglob("*.json")] == ["status.json"]
     assert not list(tmp_path.rglob("*.ckpt"))
+
+
+# -- tampered folders: one per way around the target check; a marker a successful attack makes --
+
+
+class Payload:
+    """Unpickled, it creates ``marker``: what a checkpoint from someone else could do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def refused(capsys, args: list[str], marker: Path, message: str) -> None:
+    assert litlab_main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and len(err.splitlines()) == 1, err
+    assert not marker.exists()
+
+
+def test_a_target_reached_through_an_allowed_module_is_refused(finished, tmp_path, capsys):
+    marker, pickle_file = tmp_path / "marker", tmp_path / "evil.pkl"
+    torch.save(Payload(marker), pickle_file)
+    copy = copy_run(finished, tmp_path, **{"model.optimizer": {
+        "_target_": "litlab.validation.torch.load", "f": str(pickle_file),
+        "weights_only": False}})  # fmt: skip
+    refused(capsys, ["rerun", str(copy)], marker,
+            "model.optimizer._target_='litlab.validation.torch.load' is not allowed: it is "
+            "torch.serialization.load, which no _target_ of")  # fmt: skip
+
+
+def test_a_target_made_by_an_interpolation_is_refused(finished, tmp_path, capsys):
+    marker = tmp_path / "marker"
+    node = f"${{oc.create:{{_target_: litlab.validation.os.system, command: 'touch {marker}'}}}}"
+    copy = copy_run(finished, tmp_path, **{"callbacks.evil": node})
+    refused(capsys, ["rerun", str(copy)], marker, "does not compose")  # Hydra's grammar stops it
+    with pytest.raises(
+        UserError,
+        match=r"callbacks.evil._target_='litlab.validation.os.system' "
+        "is not allowed: it is posix.system",
+    ):  # and once resolved, the check
+        check_targets(OmegaConf.create({"callbacks": {"evil": node}}))
+    assert not marker.exists()
+
+
+def test_a_stored_hydra_override_is_refused(finished, tmp_path, capsys):
+    marker = tmp_path / "marker"
+    copy = copy_run(finished, tmp_path)
+    overrides = copy / ".hydra" / "overrides.yaml"
+    evil = f"+hydra.job_logging.handlers.evil={{class:logging.FileHandler,filename:{marker}}}"
+    overrides.write_text(yaml.safe_dump([*yaml.safe_load(overrides.read_text()), evil]))
+    refused(capsys, ["rerun", str(copy)], marker, "a stored run does not set Hydra's own settings")
+
+
+def test_a_pickle_checkpoint_is_never_unpickled(finished, tmp_path, capsys, monkeypatch):
+    marker = tmp_path / "marker"
+    copy = copy_run(finished, tmp_path)
+    for ckpt in (copy / "checkpoints").glob("*.ckpt"):
+        torch.save({"state_dict": Payload(marker), "global_step": 99}, ckpt)
+    refused(capsys, ["resume", str(copy), "trainer.max_epochs=3"], marker,
+            "holds no checkpoint to continue from")  # fmt: skip
+    monkeypatch.chdir(REPO)
+    args = ["rerun", str(copy), "train=false", f"ckpt_path={copy}/checkpoints/last.ckpt",
+            f"paths.log_dir={tmp_path}"]  # fmt: skip
+    refused(capsys, args, marker, "not a checkpoint torch.load can read")
+
+
+def test_a_run_of_your_own_configs_reruns_with_their_folder_named(finished, tmp_path, capsys):
+    copy = copy_run(finished, tmp_path, **{"model.optimizer._target_": "torch.optim.RMSprop"})
+    refused(capsys, ["rerun", str(copy), "--dry-run"], tmp_path / "none",
+            "it is torch.optim.rmsprop.RMSprop, which no _target_ of")  # fmt: skip
+    mine = tmp_path / "my_configs"
+    (mine / "optimizer").mkdir(parents=True)
+    (mine / "optimizer" / "rms.yaml").write_text("_target_: torch.optim.RMSprop\n")
+    args = dry_run(capsys, "rerun", str(copy), "--config-dir", str(mine))
+    assert args[-1] == f"hydra.searchpath=['file://{mine}']"
+
+
+def test_rerunning_a_resumed_run_passes_one_checkpoint(finished, tmp_path, capsys):
+    last = finished / "checkpoints" / "last.ckpt"
+    copy = copy_run(finished, tmp_path, ckpt_path=str(last))  # as litlab resume made it
+    overrides = copy / ".hydra" / "overrides.yaml"
+    overrides.write_text(yaml.safe_dump([*yaml.safe_load(overrides.read_text()),
+                                         f"ckpt_path={last}"]))  # fmt: skip
+    args = dry_run(capsys, "rerun", str(copy), "train=false")
+    assert [arg for arg in args if arg.startswith("ckpt_path=")] == [
+        f"ckpt_path={copy}/checkpoints/{next((copy / 'checkpoints').glob('best-*')).name}"
+    ]

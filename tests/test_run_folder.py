@@ -19,7 +19,6 @@ from omegaconf import OmegaConf
 from litlab.cli import main as litlab
 from litlab.runs.folder import Run
 from litlab.runs.results import write_metrics
-from litlab.runs.summary import write_summary
 from litlab.runs.sweep_job import run_recorded
 
 from .conftest import REPO
@@ -84,7 +83,7 @@ def test_litlab_summary_lists_an_unreadable_job_and_summarizes_the_others(tmp_pa
     assert litlab(["summary", str(tmp_path)]) == 1  # an unreadable job is not a good sweep
     out = capsys.readouterr().out
     assert "3 jobs: 1 completed, 1 pruned, 1 unreadable" in out
-    assert f"job 1 unreadable: status.json is not JSON" in out
+    assert "job 1 unreadable: status.json is not JSON" in out
     summary = (tmp_path / "summary.md").read_text()
     assert "| 1 | unreadable |" in summary and "| 2 | pruned |" in summary
 
@@ -154,7 +153,8 @@ def test_the_runs_table_never_breaks_a_path_on_80_columns_or_piped(tmp_path):
         lines = out.splitlines()
         assert any(str(deep) in line for line in lines), out
         assert [line.split()[3] for line in lines if str(tmp_path / "outputs" / "b") in line] == [
-            "failed"]  # `litlab runs | grep failed` finds the run, and its whole folder
+            "failed"
+        ]  # `litlab runs | grep failed` finds the run, and its whole folder
 
 
 def test_a_failed_sweep_job_prints_one_line_and_logs_its_traceback(tmp_path, capsys):
