@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import statistics
 import subprocess
@@ -10,10 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from matplotlib.image import imread
 
+from litlab.runs.folder import find_jobs as read_jobs
 from litlab.runs.history import read_history
-from litlab.runs.summary import Job, group_jobs, read_jobs
+from litlab.runs.sweep import Job, group_jobs
 from litlab.runs.sweep_figure import build_figure
 
 from .conftest import REPO, run_train
@@ -64,7 +67,7 @@ def test_the_figure_plots_the_metric_against_the_swept_values_and_every_jobs_his
     line = by_value.lines[0]
     assert list(line.get_xdata()) == [1e-4, 1e-2]
     for lr, mean in zip(line.get_xdata(), line.get_ydata(), strict=True):
-        values = [j.metrics[METRIC] for j in jobs if float(j.overrides["model.optimizer.lr"]) == lr]
+        values = [j.metrics[METRIC] for j in jobs if float(j.settings["model.optimizer.lr"]) == lr]
         assert len(values) == 2 and mean == pytest.approx(statistics.fmean(values))
     # every job's logged history (TensorBoard), ending at the final value in metrics.json
     assert curves.get_xlabel() == "step" and curves.get_ylabel() == METRIC
@@ -81,7 +84,9 @@ def test_litlab_summary_rebuilds_the_figure_with_the_tables(sweep, tmp_path):
         (copy / name).unlink()
     result = litlab("summary", str(copy))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"Sweep summary: {copy.resolve() / 'summary.md'} (4 jobs)")
+    assert result.stdout.startswith(
+        f"Sweep summary: {copy.resolve() / 'summary.md'} (4 jobs: 4 completed)"
+    )
     assert imread(copy / "summary.png").shape == imread(sweep / "summary.png").shape
     assert "](summary.png)" in (copy / "summary.md").read_text()
 
@@ -93,7 +98,7 @@ def test_jobs_without_logged_history_are_left_out_of_the_curves_and_said_so(swee
         shutil.rmtree(copy / job / "tensorboard")
     assert litlab("summary", str(copy)).returncode == 0
     markdown = (copy / "summary.md").read_text()
-    assert f"- Curves: job 2, 3 logged no history of {METRIC} (logger=none), not shown." in markdown
+    assert f"- Curves of {METRIC} not shown: job 2, 3 logged no {METRIC}." in markdown
     jobs = read_jobs(copy)
     _, curves = visible_axes(build_figure(jobs, group_jobs(jobs)[0], METRIC).figure)
     assert len(curves.lines) == 2
@@ -115,19 +120,25 @@ def test_a_sweep_of_one_job_gets_a_figure_of_that_job(sweep, tmp_path):
 
 def test_litlab_summary_of_a_folder_without_jobs_writes_nothing(tmp_path):
     for command in ([sys.executable, "-m", "litlab", "summary"], [
-            sys.executable, "-c", "import sys; from litlab.runs.summary import main; "
+            sys.executable, "-c", "import sys; from litlab.cli import summary_alias as main; "
             "sys.exit(main())"]):  # fmt: skip
         result = subprocess.run([*command, str(tmp_path)], capture_output=True, text=True)
         assert result.returncode == 2
-        assert result.stderr == f"error: no job folders (*/.hydra/overrides.yaml) in {tmp_path}\n"
+        assert result.stderr == f"error: no job folders (*/.hydra) in {tmp_path}\n"
         assert list(tmp_path.iterdir()) == []
 
 
 def fake_job(tmp_path: Path, name: str, overrides: dict[str, str], value: float | None) -> Job:
     folder = tmp_path / name  # no event files: no history
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "config.yaml").write_text("{}\n")
+    (folder / ".hydra" / "overrides.yaml").write_text(
+        yaml.safe_dump([f"{key}={value}" for key, value in overrides.items()])
+    )
     status = "completed" if value is not None else "failed"
-    metrics = {METRIC: value} if value is not None else {}
-    return Job(name, folder, overrides, status, None, metrics, {})
+    (folder / "status.json").write_text(json.dumps({"status": status, "error": None}))
+    (folder / "metrics.json").write_text(json.dumps({METRIC: value} if value is not None else {}))
+    return Job(folder)
 
 
 def test_names_are_categories_and_a_setting_with_no_completed_job_is_noted(tmp_path):
@@ -148,8 +159,8 @@ def test_names_are_categories_and_a_setting_with_no_completed_job_is_noted(tmp_p
     assert [t.get_text() for t in ax.get_xticklabels()] == optimizers[:2]
     assert drawn.notes == [
         "By model.optimizer._target_: no completed job for optimizer._target_=torch.optim.AdamW.",
-        f"Curves: job 01, 02, 11, 12, 21, 22 logged no history of {METRIC} (logger=none), "
-        "not shown.",
+        f"Curves of {METRIC} not shown: job 01, 02, 11, 12 ran with logger=none; job 21, 22 "
+        "failed before logging it.",
     ]
 
 

@@ -17,8 +17,8 @@ import pytest
 import torch
 import yaml
 
+from litlab.cli import summary_alias as summary_main
 from litlab.run import run
-from litlab.runs.summary import main as summary_main
 from litlab.runs.sweep_job import run_recorded
 
 from .conftest import REPO, compose_config, run_train
@@ -88,7 +88,8 @@ def failing_sweep(tmp_path_factory):
 def test_failed_jobs_do_not_stop_the_sweep_and_set_the_exit_code(failing_sweep):
     result, sweep = failing_sweep
     assert result.returncode == 1, result.stderr[-3000:]
-    assert "4 of 8 jobs failed" in result.stdout
+    assert "(8 jobs: 4 completed, 4 failed)" in result.stdout  # and each failed job, why
+    assert len(re.findall(r"^job \d failed: \w+", result.stdout, flags=re.M)) == 4
     folders = job_folders(sweep)
     assert [p.name for p in folders] == [str(i) for i in range(8)]
     statuses = {p.name: json.loads((p / "status.json").read_text())["status"] for p in folders}

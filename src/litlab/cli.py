@@ -41,6 +41,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def summary_alias() -> int:
+def summary_alias(argv: Sequence[str] | None = None) -> int:
     """``litlab-summary SWEEP_DIR``: the older name of ``litlab summary``, kept as an alias."""
-    return main(["summary", *sys.argv[1:]])
+    return main(["summary", *(sys.argv[1:] if argv is None else argv)])

@@ -82,9 +82,6 @@ class Run:
         self.folder = Path(folder)
         self.problems: list[str] = []
 
-    def __repr__(self) -> str:
-        return f"Run({str(self.folder)!r})"
-
     def _read(self, name: str, parse: Callable[[str], Any], kind: type, default: Any) -> Any:
         """File ``name`` parsed, or ``default`` (noting the problem unless it is absent)."""
         try:
@@ -99,8 +96,7 @@ class Run:
         if value is None and kind is not dict:
             return default
         if not isinstance(value, kind):
-            what = {dict: "a mapping", list: "a list"}[kind]
-            self.problems.append(f"{name} is not {what}")
+            self.problems.append(f"{name} is not {'a mapping' if kind is dict else 'a list'}")
             return default
         return value
 
@@ -123,22 +119,17 @@ class Run:
         return []
 
     @cached_property
-    def override_keys(self) -> list[str]:
-        """The key of each override, in order (``~key`` for a deletion)."""
-        return [key for key, _ in self.parsed_overrides]
-
-    @cached_property
-    def parsed_overrides(self) -> list[tuple[str, str]]:
+    def settings(self) -> dict[str, str]:
+        """The overrides by key, in order: ``{"seed": "1", "~callbacks.x": ""}``."""
         try:
-            return parse_overrides(self.overrides)
+            return dict(parse_overrides(self.overrides))
         except UserError as error:
             self.problems.append(f"{OVERRIDES}: {error}")
-            return []
+            return {}
 
-    @cached_property
-    def settings(self) -> dict[str, str]:
-        """The overrides by key: ``{"seed": "1", "model.optimizer.lr": "0.003"}``."""
-        return dict(self.parsed_overrides)
+    @property
+    def override_keys(self) -> list[str]:
+        return list(self.settings)
 
     def overrides_without(self, *keys: str) -> list[str]:
         pairs = zip(self.overrides, self.override_keys, strict=False)
@@ -267,14 +258,11 @@ def find_run_folders(root: Path) -> Iterator[Path]:
             subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
 
 
-def job_number(folder: Path) -> tuple[int, str]:
-    return (int(folder.name), "") if folder.name.isdigit() else (sys.maxsize, folder.name)
-
-
 def find_jobs(sweep_dir: Path) -> list[Run]:
     """The job folders of a sweep (each holds ``.hydra/``), by job number."""
     folders = [path.parent for path in sweep_dir.glob(f"*/{HYDRA_DIR}") if path.is_dir()]
-    return [Run(folder) for folder in sorted(folders, key=job_number)]
+    number = {f: (int(f.name), "") if f.name.isdigit() else (sys.maxsize, f.name) for f in folders}
+    return [Run(folder) for folder in sorted(folders, key=number.get)]
 
 
 def read_sweep_record(sweep_dir: Path) -> dict[str, Any]:

@@ -26,19 +26,8 @@ DEFAULT_ROOT = Path("outputs")
 GAP, MIN_OVERRIDES = 3, 12  # between columns; the narrowest the overrides get
 LOWER_IS_BETTER = ("loss", "mse", "error", "time")  # in the name of a metric that is no
 # run's optimized metric: sort it lowest first (otherwise highest first, like accuracy)
-CSV_COLUMNS = [
-    "experiment",
-    "started",
-    "status",
-    "overrides",
-    "origin",
-    "optimized_metric",
-    "optimized",
-    "test_metric",
-    "test",
-    "error",
-    "folder",
-]
+CSV_COLUMNS = ["experiment", "started", "status", "overrides", "origin", "optimized_metric",
+               "optimized", "test_metric", "test", "error", "folder"]  # fmt: skip
 
 
 def list_runs(root: Path, experiment: str | None = None, sort: str | None = None) -> list[Run]:

@@ -67,10 +67,15 @@ def objective(jobs: Sequence[Job]) -> tuple[str | None, str]:
     return (job.optimized_metric, job.optimized_mode) if job else (None, "max")
 
 
-def why_no_history(job: Job, metric: str) -> str:
-    """Why a job's curve of ``metric`` is missing, in a few words."""
-    if job.status != COMPLETED:
-        return f"job {job.name} {job.status} before logging it"
-    if job.config.get("logger") in (None, {}):
-        return f"job {job.name} ran with logger=none"
-    return f"job {job.name} logged no {metric}"
+def why_no_history(jobs: Sequence[Job], metric: str) -> str:
+    """Why these jobs have no curve of ``metric``: ``"job 1, 3 ran with logger=none; ..."``."""
+    reasons: dict[str, list[str]] = {}
+    for job in jobs:
+        if job.status != COMPLETED:
+            why = f"{job.status} before logging it"
+        elif job.config.get("logger") in (None, {}):
+            why = "ran with logger=none"
+        else:
+            why = f"logged no {metric}"
+        reasons.setdefault(why, []).append(job.name)
+    return "; ".join(f"job {', '.join(names)} {why}" for why, names in reasons.items())

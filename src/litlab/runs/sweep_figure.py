@@ -166,7 +166,7 @@ def histories_of(jobs: Sequence[Job], metric: str) -> tuple[dict[str, Points], l
         if points:
             histories[job.name] = points
         else:
-            without.append(why_no_history(job, metric))
+            without.append(job)
     return histories, without
 
 
@@ -194,8 +194,7 @@ def build_figure(jobs: Sequence[Job], groups: Sequence[Group], metric: str | Non
     for ax in axes[panels:]:
         ax.set_visible(False)
     if without:
-        why = "; ".join(without) if len(without) < 8 else f"{len(without)} jobs logged none"
-        notes.append(f"Curves of {metric} not shown: {why}.")
+        notes.append(f"Curves of {metric} not shown: {why_no_history(without, metric)}.")
     return SweepFigure(figure, notes)
 
 
