@@ -23,7 +23,7 @@ import yaml
 
 from litlab.errors import UserError
 from litlab.runs.results import METRICS_FILE
-from litlab.runs.status import UNREADABLE, RunStatus, read_status
+from litlab.runs.status import STATUSES, UNREADABLE, RunStatus, read_status
 
 HYDRA_DIR = ".hydra"
 CONFIG, OVERRIDES = f"{HYDRA_DIR}/config.yaml", f"{HYDRA_DIR}/overrides.yaml"
@@ -220,6 +220,13 @@ class Run:
             wanted.append("test/" + self.optimized_metric.split("/", 1)[1])
         wanted.append("test/loss")
         return next((name for name in wanted if name in self.metrics), tests[0] if tests else None)
+
+
+def counted(runs: Sequence[Run], noun: str = "run") -> str:
+    """``"3 runs: 1 completed, 1 pruned, 1 failed"``."""
+    counts = {s: n for s in STATUSES if (n := sum(run.status == s for run in runs))}
+    plural = "s" if len(runs) != 1 else ""
+    return f"{len(runs)} {noun}{plural}: " + ", ".join(f"{n} {s}" for s, n in counts.items())
 
 
 def is_run_folder(folder: Path) -> bool:

@@ -18,8 +18,7 @@ from rich import box
 from rich.table import Table
 
 from litlab.errors import UserError
-from litlab.runs.folder import Run, find_run_folders
-from litlab.runs.status import STATUSES
+from litlab.runs.folder import Run, counted, find_run_folders
 from litlab.runs.terminal import console, format_value, styled_status
 
 DEFAULT_ROOT = Path("outputs")
@@ -175,12 +174,6 @@ def table(runs: Sequence[Run], sort: str | None, width: int) -> Table:
     return t
 
 
-def summary_line(runs: Sequence[Run]) -> str:
-    counts = {s: sum(run.status == s for run in runs) for s in STATUSES}
-    counted = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    return f"{len(runs)} run{'s' if len(runs) != 1 else ''}: {counted}"
-
-
 def command(args: argparse.Namespace) -> int:
     runs = list_runs(args.folder, args.experiment, args.sort)
     if args.csv:
@@ -195,7 +188,7 @@ def command(args: argparse.Namespace) -> int:
     out.width = max(out.width, needed + GAP * (len(runs_table.columns) - 1))  # never a broken path
     out.print(runs_table, crop=False)
     out.print(caption(runs), style="dim")
-    out.print(summary_line(runs))
+    out.print(counted(runs))
     return 0
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
-from omegaconf import Container, DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from litlab.errors import UserError
@@ -38,16 +38,6 @@ LOOKED_UP = ("litlab", "torch", "torchvision", "torchmetrics", "lightning", "hyd
              "hydra_plugins", "optuna", "omegaconf")  # fmt: skip
 HINT = "a run of your own configs: name their folder with --config-dir DIR"
 __all__ = ["SWEEP_RECORD", "check_targets", "read_run", "rebuild", "target_problem"]
-
-
-def collect_targets(node: Any, found: set[str]) -> set[str]:
-    if isinstance(node, dict):
-        if isinstance(node.get("_target_"), str):
-            found.add(node["_target_"])
-        node = list(node.values())
-    for item in node if isinstance(node, list) else ():
-        collect_targets(item, found)
-    return found
 
 
 def locate(name: str) -> object | None:
@@ -69,10 +59,10 @@ def allowed(config_dirs: tuple[Path, ...]) -> dict[int, str]:
     for folder in config_dirs:
         for path in sorted(folder.rglob("*.yaml")):
             try:
-                collect_targets(read_yaml(path.read_text()), names)
+                names |= {name for _, name in targets(read_yaml(path.read_text()) or {})}
             except Exception as error:  # noqa: BLE001 - a config Hydra cannot read either
                 raise UserError(f"{path} cannot be read: {one_line(error)}") from error
-    objects = {name: locate(name) for name in sorted(names)}
+    objects = {name: locate(name) for name in sorted(names) if isinstance(name, str)}
     return {id(obj): name for name, obj in objects.items() if obj is not None}
 
 
@@ -118,18 +108,11 @@ def targets(value: Any, where: str = "") -> Iterator[tuple[str, Any]]:
 def resolved(cfg: DictConfig) -> dict[str, Any]:
     """The config as it will be built: every interpolation and resolver evaluated (Hydra's own
     node aside: conf/ and Hydra make it, nothing from a run folder)."""
-    data = {}
-    for key in cfg:
-        if key == "hydra":
-            continue
-        try:
-            node = cfg[key]
-            data[key] = (
-                OmegaConf.to_container(node, resolve=True) if isinstance(node, Container) else node
-            )
-        except OmegaConfBaseException as error:
-            raise UserError(f"{key} cannot be resolved: {one_line(error)}") from error
-    return data
+    try:
+        keys = [key for key in cfg if key != "hydra"]
+        return OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True)
+    except OmegaConfBaseException as error:
+        raise UserError(f"the config cannot be resolved: {one_line(error)}") from error
 
 
 def check_targets(cfg: DictConfig, config_dirs: Sequence[Path] = ()) -> None:

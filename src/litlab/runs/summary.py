@@ -20,8 +20,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from litlab.errors import UserError
-from litlab.runs.folder import find_jobs
-from litlab.runs.status import COMPLETED, FAILED, STATUSES, UNREADABLE
+from litlab.runs.folder import counted, find_jobs
+from litlab.runs.status import COMPLETED, FAILED, UNREADABLE
 from litlab.runs.sweep import GROUP_IGNORES, Job, group_jobs, mean_std, objective, rank_groups
 
 log = logging.getLogger(__name__)
@@ -44,12 +44,6 @@ def write_csv(path: Path, jobs: Sequence[Job], metrics: Sequence[str]) -> None:
                 + [job.metrics.get(name, "") for name in metrics]
                 + [job.error or "", str(job.folder.resolve())]
             )
-
-
-def counted(jobs: Sequence[Job]) -> str:
-    """``"3 jobs: 1 completed, 1 pruned, 1 failed"``."""
-    counts = {s: sum(job.status == s for job in jobs) for s in STATUSES}
-    return f"{len(jobs)} jobs: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
 
 
 def format_stats(values: Sequence[float]) -> str:
@@ -76,7 +70,7 @@ def markdown(
     lines = [
         "# Sweep summary",
         "",
-        counted(jobs) + ".",
+        counted(jobs, "job") + ".",
         f"Groups: jobs with the same overrides except {', '.join(GROUP_IGNORES)}; "
         f"best first by `{metric}` ({mode}). Each cell: mean ± std (n completed jobs).",
     ]
@@ -137,7 +131,7 @@ def report(sweep_dir: Path, jobs: Sequence[Job]) -> int:
     """Print where the summary is and return the exit code: 1 if any job failed (a pruned
     trial did not fail: the search stopped it)."""
     failed = [job for job in jobs if job.status in (FAILED, UNREADABLE)]
-    print(f"Sweep summary: {sweep_dir.resolve() / 'summary.md'} ({counted(jobs)})")
+    print(f"Sweep summary: {sweep_dir.resolve() / 'summary.md'} ({counted(jobs, 'job')})")
     for job in failed:
         print(f"job {job.name} {job.status}: {job.error} ({job.folder})")
     return 1 if failed else 0
