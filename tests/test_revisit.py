@@ -289,11 +289,12 @@ class Payload:
         return (open, (str(self.marker), "w"))
 
 
-def refused(capsys, args: list[str], marker: Path, message: str) -> None:
+def refused(capsys, args: list[str], marker: Path, message: str) -> str:
     assert litlab_main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and len(err.splitlines()) == 1, err
     assert not marker.exists()
+    return err
 
 
 def test_a_target_reached_through_an_allowed_module_is_refused(finished, tmp_path, capsys):
@@ -364,3 +365,18 @@ def test_rerunning_a_resumed_run_passes_one_checkpoint(finished, tmp_path, capsy
     assert [arg for arg in args if arg.startswith("ckpt_path=")] == [
         f"ckpt_path={copy}/checkpoints/{next((copy / 'checkpoints').glob('best-*')).name}"
     ]
+
+
+def test_a_run_of_an_experiment_in_your_own_configs_needs_their_folder(finished, tmp_path, capsys):
+    mine = tmp_path / "my_configs"
+    (mine / "experiment").mkdir(parents=True)
+    shutil.copy(REPO / "conf" / "experiment" / "polynomial.yaml", mine / "experiment" / "mine.yaml")
+    copy = copy_run(finished, tmp_path)
+    overrides = copy / ".hydra" / "overrides.yaml"
+    stored = yaml.safe_load(overrides.read_text())
+    overrides.write_text(yaml.safe_dump(["experiment=mine", *stored[1:]]))
+    err = refused(capsys, ["rerun", str(copy), "--dry-run"], tmp_path / "none",
+                  "Could not find 'experiment/mine'")  # fmt: skip
+    assert err.endswith("a run of your own configs: name their folder with --config-dir DIR")
+    args = dry_run(capsys, "rerun", str(copy), "--config-dir", str(mine))
+    assert args[0] == "experiment=mine" and args[-1] == f"hydra.searchpath=['file://{mine}']"

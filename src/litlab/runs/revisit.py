@@ -37,6 +37,7 @@ from litlab.runs.status import COMPLETED, RUNNING
 from litlab.runs.stored_config import (
     CONF_DIR,
     TRAIN_PY,
+    check_stored,
     check_targets,
     compose_config,
     path_value,
@@ -58,10 +59,6 @@ def touches(key: str, keys: set[str]) -> bool:
     return any(key == k or key.startswith(k + ".") or k.startswith(key + ".") for k in keys)
 
 
-def fix_key(fix: str) -> str:
-    return fix.removeprefix("~").removeprefix("++").split("=", 1)[0]
-
-
 def revisit_overrides(
     folder: Path, new: Sequence[str], resume: bool, config_dirs: Sequence[Path] = ()
 ) -> list[str]:
@@ -70,9 +67,10 @@ def revisit_overrides(
     run = read_run(folder, readable=True)
     keys = {key.lstrip("~") for key, _ in parse_overrides(new)}
     # the stored values conf/ composes differently today, unless the new overrides set them
-    fixes = rebuild(run, config_dirs)
-    fixes = [] if keys & global_groups(config_dirs) else fixes
-    fixes = [fix for fix in fixes if not touches(fix_key(fix), keys)]
+    check_stored(run)
+    fixes = [] if keys & global_groups(config_dirs) else rebuild(run, config_dirs)
+    fixed = [key.lstrip("~") for key, _ in parse_overrides(fixes)]
+    fixes = [fix for fix, key in zip(fixes, fixed, strict=True) if not touches(key, keys)]
     if fixes:
         print(f"Kept the run's values where conf/ now differs: {' '.join(fixes)}")
     added = []

@@ -142,7 +142,8 @@ def compose_config(
         with initialize_config_dir(str(CONF_DIR), version_base="1.3", job_name="train"):
             cfg = compose("train", overrides=everything, return_hydra_config=with_hydra)
     except (HydraException, OmegaConfBaseException) as error:
-        hint = "" if config_dirs else f"; {HINT}"
+        missing = "Could not find" in str(error) or "Could not load" in str(error)
+        hint = f"; {HINT}" if missing and not config_dirs else ""  # an option of your configs
         raise UserError(
             f"conf/ does not compose {' '.join(overrides)}: {one_line(error)}{hint}"
         ) from error
@@ -209,7 +210,6 @@ def check_stored(run: Run) -> None:
 
 def rebuild(run: Run, config_dirs: Sequence[Path] = ()) -> list[str]:
     """The overrides that, after the run's own, make conf/ compose exactly its stored config."""
-    check_stored(run)
     composed = compose_config(run.overrides, False, config_dirs)
     fixes = differences(run.config, as_data(composed))
     if fixes:
