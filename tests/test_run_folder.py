@@ -183,3 +183,13 @@ def test_the_guard_of_every_run_and_the_cli_do_not_import_the_optuna_sweeper():
             "print(sorted(m for m in sys.modules if 'optuna' in m))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_diff_says_in_one_line_that_the_run_records_are_equal(tmp_path, capsys):
+    record = {"git": {"commit": "a" * 40, "dirty": False}, "versions": {"torch": "2.1"},
+              "hardware": {"os": "Linux"}}  # fmt: skip
+    for name in "ab":
+        write_run(tmp_path / name, files={"run_record.json": json.dumps(record)})
+    assert litlab(["diff", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert "Run records: equal (4 values of git, versions, hardware)" in out and "≠" not in out
