@@ -193,3 +193,18 @@ def test_diff_says_in_one_line_that_the_run_records_are_equal(tmp_path, capsys):
     assert litlab(["diff", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
     out = capsys.readouterr().out
     assert "Run records: equal (4 values of git, versions, hardware)" in out and "≠" not in out
+
+
+def test_resume_of_a_sweep_says_which_jobs_are_unreadable_and_goes_on(tmp_path, capsys):
+    sweep = sweep_folder(tmp_path, "elsewhere", 1)
+    (sweep / "0" / "metrics.json").write_text("[]")
+    master = yaml.safe_load((sweep / "multirun.yaml").read_text())
+    master["hydra"]["sweeper"]["_target_"] = (
+        "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+    )
+    master["hydra"]["sweep"]["subdir"] = "${hydra.job.num}"
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump(master))
+    assert litlab(["resume", str(sweep), "--force", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"job 0 of {sweep} is unreadable (metrics.json is not a mapping): it runs again" in out
+    assert out.strip().splitlines()[-1].startswith("python train.py -m ")

@@ -153,7 +153,7 @@ def test_runs_piped_is_one_line_a_run_and_counts_the_statuses(outputs):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     for folder in outputs["folders"].values():  # for grep: the whole row and folder on one line
-        [line] = [line for line in lines if str(folder) in line]
+        [line] = [line for line in lines if line.rstrip().endswith(str(folder))]
     assert lines[0].split()[:4] == ["experiment", "started", "status", "overrides"]
     assert lines[-1] == "5 runs: 2 completed, 1 failed, 1 interrupted, 1 incomplete"
     assert "polynomial: optimized = train/mse_ratio (lower is better), test = test/loss" in lines
@@ -203,8 +203,7 @@ def test_diff_shows_exactly_the_keys_that_differ_and_the_run_records(outputs):
     assert keys == ["seed", "model.optimizer.lr"]
     metrics = {line.split()[0] for line in out.split("Metrics")[1].splitlines() if "/" in line}
     assert {"train/mse_ratio", "test/loss"} <= metrics
-    for key in ("git.commit", "versions.torch", "versions.lightning", "hardware.device"):
-        assert key in out
+    assert "Run records: equal (" in out  # one machine, one commit: said in one line
     assert max(map(len, out.splitlines())) <= 100
 
 

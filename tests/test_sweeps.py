@@ -90,6 +90,9 @@ def test_failed_jobs_do_not_stop_the_sweep_and_set_the_exit_code(failing_sweep):
     assert result.returncode == 1, result.stderr[-3000:]
     assert "(8 jobs: 4 completed, 4 failed)" in result.stdout  # and each failed job, why
     assert len(re.findall(r"^job \d failed: \w+", result.stdout, flags=re.M)) == 4
+    # each failed job said so in one line, as a single run does; no traceback on the console
+    assert len(re.findall(r"^error: ", result.stderr, flags=re.M)) == 4
+    assert "Traceback" not in result.stderr + result.stdout
     folders = job_folders(sweep)
     assert [p.name for p in folders] == [str(i) for i in range(8)]
     statuses = {p.name: json.loads((p / "status.json").read_text())["status"] for p in folders}

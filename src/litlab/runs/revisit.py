@@ -104,8 +104,11 @@ def revisit_overrides(
 
 
 def check_not_running(sweep_dir: Path, force: bool) -> None:
-    """No job of the sweep may still run: two processes would write one job folder."""
+    """No job of the sweep may still run: two processes would write one job folder. An
+    unreadable job is said, and runs again."""
     for job in find_jobs(sweep_dir):
+        if job.problem:
+            print(f"job {job.name} of {sweep_dir} is unreadable ({job.problem}): it runs again")
         status = job.run_status
         if status.status != RUNNING:
             continue
