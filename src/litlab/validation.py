@@ -7,6 +7,7 @@ import os
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -149,13 +150,23 @@ def check_checkpoint(ckpt_path: str | None) -> None:
             "ckpt_path", ckpt_path, "not a checkpoint (not a torch.save file, or truncated)"
         )
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = saved_shapes(str(path), path.stat().st_mtime_ns)
     except Exception as error:  # noqa: BLE001 - whatever torch says, Lightning could not load it
         raise ConfigValueError(
             "ckpt_path", ckpt_path, f"not a checkpoint torch.load can read ({type(error).__name__})"
         ) from error
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+    if checkpoint is None:
         raise ConfigValueError("ckpt_path", ckpt_path, "not a Lightning checkpoint (no state_dict)")
+
+
+@lru_cache(maxsize=1)  # read once for both checks; never a pickle (weights_only)
+def saved_shapes(path: str, modified: int) -> dict[str, list[int]] | None:
+    """The checkpoint's tensors' shapes by name, or None for a file without a state_dict
+    (``modified``: its mtime, so that a file written again is read again)."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        return None
+    return {name: list(tensor.shape) for name, tensor in checkpoint["state_dict"].items()}
 
 
 def check_switches(cfg: DictConfig) -> None:
@@ -201,8 +212,7 @@ def check_checkpoint_fits(cfg: DictConfig, model: torch.nn.Module) -> None:
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is None or ckpt_path in LIGHTNING_CKPT_NAMES:
         return
-    saved = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)["state_dict"]
-    stored = {name: list(tensor.shape) for name, tensor in saved.items()}
+    stored = saved_shapes(str(ckpt_path), Path(ckpt_path).stat().st_mtime_ns) or {}
     built = {name: list(tensor.shape) for name, tensor in model.state_dict().items()}
     if stored == built:
         return
