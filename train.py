@@ -1,4 +1,4 @@
-"""Entry point: `python train.py experiment=fashion trainer=gpu` (see README.md)."""
+"""Entry point: `python train.py experiment=fashion trainer=gpu` (see README.md, or --help)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,9 @@ import litlab  # noqa: F401 - first, before torch: it sets CUBLAS_WORKSPACE_CONF
 
 # isort: split
 import hydra
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from litlab.errors import UserError, exit_for_user_error
-from litlab.run import run
 from litlab.runs.status import recording_status
 from litlab.runs.sweep_job import is_multirun, run_recorded
 
@@ -21,6 +19,12 @@ EXIT_SIGTERM = 128 + 15  # what a shell reports for a process ended by SIGTERM
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    # Here, not above: torch and Lightning take seconds to import, and --help, --cfg job and a
+    # refused folder or override need neither (litlab, imported first, still comes before them).
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from litlab.run import run
+
     try:
         if is_multirun():  # a failed job is recorded in its folder and the sweep goes on
             return run_recorded(cfg, run)
