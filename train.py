@@ -15,12 +15,20 @@ from litlab.runs.status import recording_status
 from litlab.runs.sweep_job import is_multirun, run_recorded
 
 EXIT_SIGTERM = 128 + 15  # what a shell reports for a process ended by SIGTERM
+# Hydra's flags that only print (help, the config, ...): they need neither torch nor Lightning.
+PRINT_ONLY = {"-h", "--help", "--hydra-help", "--version", "-c", "--cfg", "-i", "--info", "-sc",
+              "--shell-completion"}  # fmt: skip
+
+if PRINT_ONLY.isdisjoint(arg.split("=", 1)[0] for arg in sys.argv[1:]):
+    # A run imports Lightning here, before Hydra sets up logging: Lightning then prints its
+    # messages through its own handler, once, as it does when imported before any logging setup
+    # (lightning/pytorch/__init__.py); train.log gets them through litlab.runs.log.
+    import lightning.pytorch  # noqa: F401
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    # Here, not above: torch and Lightning take seconds to import, and --help, --cfg job and a
-    # refused folder or override need neither (litlab, imported first, still comes before them).
+    # Here, not above: torch and Lightning take seconds to import, and --help needs neither.
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     from litlab.run import run
