@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,8 +23,18 @@ from matplotlib import rcParams
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator
+from matplotlib.ticker import NullLocator
 
+from litlab.plotting import (
+    CROSS,
+    cross_at_foot,
+    cross_handle,
+    declutter_ticks,
+    set_title,
+    shared_prefix,
+    show_y_range,
+    spans_decades,
+)
 from litlab.runs.history import Points, read_history
 from litlab.runs.summary import mean_std
 
@@ -39,11 +48,9 @@ DECADES_FOR_LOG = 2.0  # metric means: a log axis from two decades on
 VALUE_DECADES_FOR_LOG = 1.0  # swept values (learning rates): from one on
 CURVE_DECADES_FOR_LOG = 1.0  # logged curves (losses fall by decades): from one on
 BETTER = {"min": "lower is better", "max": "higher is better"}
+DID_NOT_COMPLETE = "did not complete"
 SEED_STYLES = ["-", "--", ":", "-."]
 SEED_MARKERS = ["o", "s", "^", "D", "v", "P"]
-PLAIN = FuncFormatter(lambda value, _: f"{value:g}")
-TITLE_CHARS = 44  # a longer title would run past a panel's edge
-FAILED = dict(marker="x", color="black", markersize=9, markeredgewidth=2, linestyle="none")
 
 
 @dataclass
@@ -61,13 +68,6 @@ def numbers(values: Sequence[str]) -> list[float] | None:
     return parsed if all(math.isfinite(v) for v in parsed) else None
 
 
-def spans_decades(values: Sequence[float], decades: float = DECADES_FOR_LOG) -> bool:
-    positive = [v for v in values if v > 0]
-    if not positive or len(positive) < len(values):
-        return False
-    return math.log10(max(positive) / min(positive)) >= decades
-
-
 def short(key: str) -> str:
     """``model.optimizer.lr`` -> ``lr``; ``model.optimizer._target_`` -> ``optimizer._target_``
     (matplotlib hides legend labels that start with '_')."""
@@ -80,44 +80,12 @@ def label(setting: dict[str, str]) -> str:
 
 
 def better(mode: str | None) -> str:
-    """`` (lower is better)`` for ``optimized_metric_mode=min``; nothing for an unknown mode."""
-    return f" ({BETTER[mode]})" if mode in BETTER else ""
-
-
-def set_title(ax: Axes, title: str, mode: str | None) -> None:
-    """The title, and on a line of its own when both are long, which way is better."""
-    join = "\n" if len(title) + len(better(mode)) > TITLE_CHARS else ""
-    ax.set_title(title + join + better(mode).lstrip(" " if join else ""))
-
-
-def shared_prefix(values: Sequence[str]) -> str:
-    """The dotted prefix all the names share (``torch.optim.``), to leave off their ticks."""
-    parts = [value.split(".")[:-1] for value in values]
-    prefix = []
-    for segments in zip(*parts, strict=False) if len(values) > 1 else ():
-        if len(set(segments)) > 1:
-            break
-        prefix.append(segments[0])
-    return ".".join(prefix) + "." if prefix else ""
+    """``lower is better`` for ``optimized_metric_mode=min``; nothing for an unknown mode."""
+    return BETTER.get(mode or "", "")
 
 
 def unfinished(jobs: Iterable[Job]) -> list[Job]:
     return [job for job in jobs if job.status != "completed"]
-
-
-def mark_failed(ax: Axes, positions: Sequence[float], counts: Sequence[int]) -> None:
-    """A black × at the foot of the axis at each x position (with the count when above 1): the
-    jobs there that did not complete, and so have no value to plot."""
-    foot = ax.get_xaxis_transform()  # x in data, y in axes coordinates
-    ax.plot(positions, [0.04] * len(positions), transform=foot, clip_on=False, **FAILED)
-    for x, count in zip(positions, counts, strict=True):
-        if count > 1:
-            ax.annotate(f"{count}", (x, 0.04), xycoords=foot, xytext=(6, 3),
-                        textcoords="offset points", fontsize="small")  # fmt: skip
-
-
-def failed_handle() -> Line2D:
-    return Line2D([], [], **FAILED, label="did not complete")
 
 
 def plot_by_value(
@@ -162,22 +130,22 @@ def plot_by_value(
             x = position[group.setting[key]]
             failed[x] = failed.get(x, 0) + len(unfinished(group.jobs))
     if failed:
-        mark_failed(ax, list(failed), list(failed.values()))
+        cross_at_foot(ax, list(failed), list(failed.values()))
     prefix = "" if parsed else shared_prefix(raw)
     ax.set_xlabel(f"{key} = {prefix}<name>" if prefix else key)
     ax.set_ylabel(f"{metric} (mean ± std over seeds)")
-    set_title(ax, f"{metric} by {short(key)}", mode)
+    set_title(ax, f"{metric} by {short(key)}", better(mode))
     if parsed and spans_decades(parsed, VALUE_DECADES_FOR_LOG):
         ax.set_xscale("log")
     # ticks at the swept values themselves, and nowhere else (no minor labels to collide)
     ticks = [f"{v:g}" for v in parsed] if parsed else [v.removeprefix(prefix) for v in raw]
     ax.set_xticks(list(position.values()), ticks)
     ax.xaxis.set_minor_locator(NullLocator())
-    if spans_decades(all_values):
+    if spans_decades(all_values, DECADES_FOR_LOG):
         ax.set_yscale("log")
     handles, _ = ax.get_legend_handles_labels()
     if len(series) > 1 or failed:
-        handles += [failed_handle()] if failed else []
+        handles += [cross_handle(DID_NOT_COMPLETE)] if failed else []
         ax.legend(handles=handles, fontsize="small", loc="best")
     return left_out
 
@@ -194,8 +162,8 @@ def plot_jobs(ax: Axes, jobs: Sequence[Job], metric: str, mode: str | None = Non
     ax.set_xticks(range(len(jobs)), names)
     failed = [i for i in range(len(jobs)) if i not in done]
     if failed:
-        mark_failed(ax, failed, [1] * len(failed))
-        ax.legend(handles=[failed_handle()], fontsize="small", loc="best")
+        cross_at_foot(ax, failed, [1] * len(failed))
+        ax.legend(handles=[cross_handle(DID_NOT_COMPLETE)], fontsize="small", loc="best")
     title = metric
     if values:
         mean, std = mean_std(values)
@@ -203,7 +171,7 @@ def plot_jobs(ax: Axes, jobs: Sequence[Job], metric: str, mode: str | None = Non
         if std:
             ax.axhspan(mean - std, mean + std, color="grey", alpha=0.15)
         title = f"{metric}: {mean:.4g} ± {std:.2g} (n={len(values)})"
-    set_title(ax, title, mode)
+    set_title(ax, title, better(mode))
     ax.set_xlabel("seed" if by_seed else "job")
     ax.set_ylabel(metric)
 
@@ -220,42 +188,11 @@ def curve_limits(histories: dict[str, Points], jobs: Sequence[Job]) -> list[floa
     return [v for v in values if math.isfinite(v)]
 
 
-def minor_labels(decades: float) -> FuncFormatter | NullFormatter:
-    """Labels between the powers of ten of a log axis: all of them over less than a decade,
-    2 and 5 times them over less than two, none over more (they would collide)."""
-    if decades >= 2:
-        return NullFormatter()
-    shown = range(1, 10) if decades < 1 else (2, 5)
-
-    def text(value: float, _: int) -> str:
-        mantissa = round(value / 10 ** math.floor(math.log10(value) + 1e-9))
-        return f"{value:g}" if mantissa in shown else ""
-
-    return FuncFormatter(text)
-
-
 def set_curve_range(ax: Axes, histories: dict[str, Points], jobs: Sequence[Job]) -> None:
     shown = curve_limits(histories, jobs)
-    if not shown:
-        return
-    log = (
-        spans_decades(
-            [v for points in histories.values() for _, v in points if math.isfinite(v)],
-            CURVE_DECADES_FOR_LOG,
-        )
-        and min(shown) > 0
-    )
-    low, high = min(shown), max(shown)
-    if log:
-        ax.set_yscale("log")
-        decades = max(math.log10(high / low), 0.1)
-        pad = 10 ** (0.05 * decades)
-        ax.set_ylim(low / pad, high * pad)
-        ax.yaxis.set_major_formatter(PLAIN)  # 20, 300 rather than 2×10¹, 3×10²
-        ax.yaxis.set_minor_formatter(minor_labels(decades))
-    else:
-        pad = 0.05 * (high - low) or 0.05 * abs(high) or 0.05
-        ax.set_ylim(low - pad, high + pad)
+    logged = [v for points in histories.values() for _, v in points if math.isfinite(v)]
+    if shown:
+        show_y_range(ax, shown, log=spans_decades(logged, CURVE_DECADES_FOR_LOG))
 
 
 def seed_style(jobs: Sequence[Job]) -> dict[str, tuple[str, str]]:
@@ -306,10 +243,10 @@ def plot_curves(
     if ends:  # at the last value it logged, kept inside the axis when it ran off it
         low, high = ax.get_ylim()
         ys = [min(max(value, low), high) for _, value in ends]
-        ax.plot([step for step, _ in ends], ys, clip_on=False, zorder=3, **FAILED)
+        ax.plot([step for step, _ in ends], ys, clip_on=False, zorder=3, **CROSS)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel(metric)
-    set_title(ax, f"{metric} as logged", mode)
+    set_title(ax, f"{metric} as logged", better(mode))
     handles = setting_handles if 1 < len(setting_handles) <= MAX_LEGEND else []
     if len(styles) > 1:
         handles += [
@@ -317,34 +254,9 @@ def plot_curves(
             for seed, (style, marker) in styles.items()
         ][:MAX_LEGEND]
     if ends:
-        handles.append(failed_handle())
+        handles.append(cross_handle(DID_NOT_COMPLETE))
     if handles:  # beside the plot: the curves fill it
         ax.legend(handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))
-
-
-def overlapping(labels: Sequence) -> bool:
-    boxes = [text.get_window_extent() for text in labels if text.get_visible() and text.get_text()]
-    boxes.sort(key=lambda box: box.x0)
-    return any(a.x1 > b.x0 for a, b in pairwise(boxes))
-
-
-def declutter_ticks(figure: Figure) -> None:
-    """Tick labels that collide on an x axis are slanted, then upright; if they still collide,
-    only every k-th is shown."""
-    figure.draw_without_rendering()
-    for ax in figure.axes:
-        for angle, align, mode in ((30, "right", "anchor"), (90, "center", "default")):
-            if not ax.get_visible() or not overlapping(ax.get_xticklabels()):
-                break
-            for text in ax.get_xticklabels():
-                text.set(rotation=angle, horizontalalignment=align, rotation_mode=mode)
-            figure.draw_without_rendering()
-        labels = ax.get_xticklabels()
-        step = 1
-        while overlapping([t for i, t in enumerate(labels) if i % step == 0]):
-            step += 1
-        for i, text in enumerate(labels):
-            text.set_visible(i % step == 0)
 
 
 def histories_of(jobs: Sequence[Job], metric: str) -> tuple[dict[str, Points], list[str]]:
