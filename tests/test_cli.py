@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
 import yaml
 
-from .conftest import run_folder, run_train
+from .conftest import REPO, run_folder, run_train
 
 SHORT = {
     # one pass of 10 steps per epoch (the experiment itself makes 100 passes an epoch)
@@ -143,10 +145,35 @@ def test_gpu_trainer_without_cuda_stops_at_once_suggesting_cpu(tmp_path):
     assert not any(tmp_path.rglob("*.ckpt"))
 
 
-def test_help_and_cfg_job_work_as_hydra_gives_them():
-    help_result = run_train("--help")
-    assert help_result.returncode == 0
-    assert "experiment: fashion, fashion_90, fashion_fast, polynomial" in help_result.stdout
+# Runs train.py --help as a user does, then says which heavy libraries it imported on the way.
+HELP_IMPORTS = """
+import runpy, sys
+sys.argv = ["train.py", "--help"]
+try:
+    runpy.run_path("train.py", run_name="__main__")
+except SystemExit:
+    pass
+heavy = sorted({name.split(".")[0] for name in sys.modules} & {"torch", "lightning", "matplotlib"})
+print("imported:", heavy)
+"""
+
+
+def test_help_is_litlabs_and_imports_neither_torch_nor_lightning():
+    result = subprocess.run(
+        [sys.executable, "-c", HELP_IMPORTS], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.rstrip().splitlines()[-1] == "imported: []"
+    assert "powered by Hydra" not in out
+    assert out.startswith("python train.py [group=option ...] [key=value ...]\n\nlitlab: ")
+    experiments = sorted(path.stem for path in (REPO / "conf" / "experiment").glob("*.yaml"))
+    assert f"experiment: {', '.join(experiments)}\n" in out  # every experiment, from conf/
+    assert "python train.py -m " in out and "litlab rerun <run folder> train=false" in out
+    assert "README.md" in out
+
+
+def test_cfg_job_works_as_hydra_gives_it():
     cfg_result = run_train("experiment=polynomial", "--cfg", "job")
     assert cfg_result.returncode == 0
     job = yaml.safe_load(cfg_result.stdout)

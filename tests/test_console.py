@@ -34,7 +34,9 @@ def test_a_normal_run_prints_no_warnings_and_no_advertisement(normal_run):
     assert not re.search(r"\.py:\d+: ", err), err
     for noise in ("deprecated", "FutureWarning", "torch.jit.trace", "Tip:", "litlogger"):
         assert noise not in err, err
-    assert "GPU available: False" in err  # Lightning's own messages are still there
+    # Lightning's own messages are still there, once each, through its own handler (Lightning
+    # imported before Hydra sets up logging)
+    assert "\nGPU available: False, used: False\n" in err and err.count("GPU available") == 1
 
 
 def test_the_console_still_shows_config_first_and_run_folder_last(normal_run):
@@ -126,3 +128,101 @@ def test_the_filters_drop_only_the_messages_they_name():
     other = logging.makeLogRecord({"msg": "GPU available: False, used: False"})
     assert not logger.filter(tip) and logger.filter(other)
     assert logging.getLogger("litlab").filter(tip)  # other loggers are left alone
+
+
+# -- what a resumed, continued or test-only run prints (in-process, one short first run) ------
+
+QUICK = [*SHORT[:2], "trainer.max_epochs=1", "logger=none", f"paths.data_dir={REPO / 'data'}"]
+LIGHTNING_RESUME_WARNINGS = ("The dirpath has changed", "exists and is not empty")
+
+
+def run_in_process(capsys, caplog, output_dir: Path, *overrides: str) -> tuple[str, str, list[str]]:
+    """``run(cfg)`` as train.py calls it: (stdout, stderr and log messages, the warnings it let
+    through)."""
+    from litlab.run import run
+
+    from .conftest import compose_config
+
+    cfg = compose_config([*QUICK, f"paths.output_dir={output_dir}", *overrides])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # run() puts its filters in front of this one
+        run(cfg)
+    out, err = capsys.readouterr()
+    return out, err + "\n".join(caplog.messages), [str(w.message) for w in caught]
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory) -> Path:
+    """One epoch of the polynomial, trained in this process: a folder to resume and test."""
+    folder = tmp_path_factory.mktemp("first") / "run"
+    from litlab.run import run
+
+    from .conftest import compose_config
+
+    run(compose_config([*QUICK, f"paths.output_dir={folder}"]))
+    return folder
+
+
+def test_a_resume_into_a_new_folder_says_what_it_means_instead_of_lightnings_warning(
+    first_run, tmp_path, capsys, caplog
+):
+    last = first_run / "checkpoints" / "last.ckpt"
+    out, err, caught = run_in_process(
+        capsys, caplog, tmp_path / "resumed", f"ckpt_path={last}", "trainer.max_epochs=2"
+    )
+    assert not [m for m in caught if m.startswith(LIGHTNING_RESUME_WARNINGS)], caught
+    assert not any(noise in out + err for noise in LIGHTNING_RESUME_WARNINGS)
+    note = (
+        f"Resuming from {last}: this run's best checkpoint, the one it tests, is the best of the "
+        f"epochs it trains; the earlier ones stay in {first_run / 'checkpoints'}."
+    )
+    assert note in err
+
+
+def test_continuing_in_the_same_folder_says_so_instead_of_lightnings_warning(
+    tmp_path, capsys, caplog
+):
+    folder = tmp_path / "run"  # as a sweep's job goes on from its own checkpoint
+    run_in_process(capsys, caplog, folder)
+    last = folder / "checkpoints" / "last.ckpt"
+    out, err, caught = run_in_process(
+        capsys, caplog, folder, f"ckpt_path={last}", "trainer.max_epochs=2"
+    )
+    assert not [m for m in caught if m.startswith(LIGHTNING_RESUME_WARNINGS)], caught
+    assert not any(noise in out + err for noise in LIGHTNING_RESUME_WARNINGS)
+    assert f"Continuing this run folder's own {last}: its checkpoints are updated in place." in err
+
+
+def test_a_test_only_run_ends_with_its_run_folder_and_no_warning(
+    first_run, tmp_path, capsys, caplog
+):
+    (best,) = (first_run / "checkpoints").glob("best-*.ckpt")
+    out, err, caught = run_in_process(
+        capsys, caplog, tmp_path / "tested", "train=false", f"ckpt_path={best}"
+    )
+    assert out.rstrip().splitlines()[-1] == f"Run folder: {tmp_path / 'tested'}"
+    assert "warning:" not in err and "optimized_metric" not in err  # only training logs it
+    assert not [m for m in caught if m.startswith(LIGHTNING_RESUME_WARNINGS)], caught
+    assert "Resuming" not in err and "Continuing" not in err  # a test writes no checkpoint
+
+
+def test_the_checkpoint_saved_on_sigterm_logs_no_weights_only_notice(first_run, capsys, caplog):
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from litlab.callbacks import TrainingGuard
+    from litlab.run import build, build_trainer
+
+    from .conftest import compose_config
+
+    quiet_library_noise()  # as run() does
+    cfg = compose_config([*QUICK, f"paths.output_dir={first_run.parent / 'sigterm'}"])
+    trainer = build_trainer(cfg, callbacks=[], enable_progress_bar=False)
+    model = build(cfg, "model")
+    trainer.fit(model, datamodule=build(cfg, "data"))
+    caplog.clear()
+    TrainingGuard(interrupt_checkpoint="stopped.ckpt").on_exception(
+        trainer, model, SIGTERMException()
+    )
+    err = capsys.readouterr().err + "\n".join(caplog.messages)
+    assert (first_run.parent / "sigterm" / "checkpoints" / "stopped.ckpt").is_file()
+    assert "SIGTERM at step" in err and "weights_only" not in err, err

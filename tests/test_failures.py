@@ -42,6 +42,19 @@ def test_divergence_stops_at_the_first_nonfinite_loss_and_keeps_checkpoints(make
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 
+def test_divergence_before_any_checkpoint_says_none_was_saved(make_cfg, tmp_path):
+    # epochs of 100 passes (1000 steps): it blows up in the first epoch, before any checkpoint
+    cfg = make_cfg("experiment=polynomial", "model.optimizer.lr=1e-2", "logger=none")
+    with pytest.raises(TrainingDiverged, match=r"\(epoch 0\)") as error:
+        run(cfg)
+    message = str(error.value)
+    assert message.endswith(
+        "No checkpoint was saved before it (they are saved at the end of each epoch)."
+    )
+    assert "kept in" not in message
+    assert not list((tmp_path / "run").glob("**/*.ckpt"))
+
+
 def start_polynomial(run_dir: Path) -> subprocess.Popen[str]:
     # 800 epochs of one pass (10 steps): long enough to interrupt after the first epoch
     args = ["experiment=polynomial", "data.passes_per_epoch=1", "trainer.max_epochs=800"]

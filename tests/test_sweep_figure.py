@@ -8,6 +8,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -70,11 +71,17 @@ def test_the_figure_plots_the_metric_against_the_swept_values_and_every_jobs_his
         values = [j.metrics[METRIC] for j in jobs if float(j.settings["model.optimizer.lr"]) == lr]
         assert len(values) == 2 and mean == pytest.approx(statistics.fmean(values))
     # every job's logged history (TensorBoard), ending at the final value in metrics.json
-    assert curves.get_xlabel() == "step" and curves.get_ylabel() == METRIC
+    assert curves.get_xlabel() == "optimizer step" and curves.get_ylabel() == METRIC
     assert len(curves.lines) == len(jobs) == 4
     finals = sorted(float(curve.get_ydata()[-1]) for curve in curves.lines)
     assert finals == pytest.approx(sorted(job.metrics[METRIC] for job in jobs), rel=1e-6)
-    assert all(len(read_history(job.folder, METRIC)) == 2 for job in jobs)  # one per epoch
+    # one point per epoch, at the optimizer step it ended on (10 steps of 8 + 2 per call), as
+    # Lightning counts from 0: the console's steps, not training_step calls (2 an epoch)
+    for job in jobs:
+        assert [step for step, _ in read_history(job.folder, METRIC)] == [9, 19]
+    # the polynomial's optimized_metric_mode is min
+    assert by_value.get_title().endswith("(lower is better)")
+    assert curves.get_title().endswith("(lower is better)")
 
 
 def test_litlab_summary_rebuilds_the_figure_with_the_tables(sweep, tmp_path):
@@ -156,7 +163,10 @@ def test_names_are_categories_and_a_setting_with_no_completed_job_is_noted(tmp_p
     drawn = build_figure(jobs, group_jobs(jobs)[0], METRIC)
     (ax,) = visible_axes(drawn.figure)  # no history: no curves panel
     assert ax.get_xscale() == "linear"
-    assert [t.get_text() for t in ax.get_xticklabels()] == optimizers[:2]
+    # every optimizer has its place, named without what they all share
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["SGD", "Adam", "AdamW"]
+    assert ax.get_xlabel() == "model.optimizer._target_ = torch.optim.<name>"
+    assert failed_marks(ax) == [(2, 0.04)]  # AdamW's two failed jobs: one ×, at its place
     assert drawn.notes == [
         "By model.optimizer._target_: no completed job for optimizer._target_=torch.optim.AdamW.",
         f"Curves of {METRIC} not shown: job 01, 02, 11, 12 ran with logger=none; job 21, 22 "
@@ -164,7 +174,91 @@ def test_names_are_categories_and_a_setting_with_no_completed_job_is_noted(tmp_p
     ]
 
 
-def test_values_within_two_decades_stay_on_a_linear_axis(tmp_path):
+def failed_marks(ax) -> list[tuple[float, float]]:
+    """Where the axis draws its black × marks (the jobs that did not complete)."""
+    return [
+        (float(x), float(y))
+        for line in ax.lines
+        if line.get_marker() == "x" and line.get_color() == "black"
+        for x, y in zip(line.get_xdata(), line.get_ydata(), strict=True)
+    ]
+
+
+def overlaps(ax) -> list[tuple[str, str]]:
+    """Pairs of neighbouring x tick labels whose drawn boxes overlap."""
+    ax.figure.draw_without_rendering()
+    shown = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+    boxes = sorted(((t.get_window_extent(), t.get_text()) for t in shown), key=lambda b: b[0].x0)
+    return [(a, b) for (box_a, a), (box_b, b) in pairwise(boxes) if box_a.x1 > box_b.x0]
+
+
+def test_tick_labels_never_overlap(tmp_path):
+    optimizers = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax"]
+    by_optimizer = [
+        fake_job(tmp_path, str(i), {"model.optimizer._target_": f"my.own.optim.{name}"}, 1.0 + i)
+        for i, name in enumerate(optimizers)
+    ]
+    lrs = ["1e-4", "2e-4", "3e-4", "5e-4", "7e-4", "1e-3", "2e-3", "3e-3", "5e-3", "7e-3"]
+    by_lr = [fake_job(tmp_path, str(i), {"model.optimizer.lr": lr}, 2.0 / (i + 1))
+             for i, lr in enumerate(lrs)]  # fmt: skip
+    by_seed = [fake_job(tmp_path, str(i), {"seed": str(1000 + i)}, 1.0 + i) for i in range(16)]
+    for jobs in (by_optimizer, by_lr, by_seed):
+        (ax,) = visible_axes(build_figure(jobs, group_jobs(jobs)[0], METRIC).figure)
+        assert not overlaps(ax), [t.get_text() for t in ax.get_xticklabels()]
+        assert sum(t.get_visible() for t in ax.get_xticklabels()) >= len(jobs) // 2
+
+
+def logged_job(
+    tmp_path: Path, name: str, seed: str, lr: str, values: list[float], status: str = "completed"
+) -> Job:
+    """A job whose metric history is a metrics.csv (10 optimizer steps a point)."""
+    overrides = {"model.optimizer.lr": lr, "seed": seed}
+    job = fake_job(tmp_path, name, overrides, values[-1] if status == "completed" else None)
+    (job.folder / ".hydra" / "config.yaml").write_text("optimized_metric_mode: min\n")
+    (job.folder / "csv").mkdir()
+    rows = [f"{10 * i + 9},{value}" for i, value in enumerate(values)]
+    (job.folder / "csv" / "metrics.csv").write_text(f"step,{METRIC}\n" + "\n".join(rows) + "\n")
+    return Job(job.folder)
+
+
+@pytest.fixture
+def logged_sweep(tmp_path) -> list[Job]:
+    """2 learning rates x 2 seeds; one job diverged after three points."""
+    return [
+        logged_job(tmp_path, "0", "1", "1e-3", [900.0, 30.0, 12.0, 8.0, 6.0]),
+        logged_job(tmp_path, "1", "2", "1e-3", [700.0, 25.0, 11.0, 7.5, 5.0]),
+        logged_job(tmp_path, "2", "1", "1e-2", [400.0, 5e8, float("inf")], status="failed"),
+        logged_job(tmp_path, "3", "2", "1e-2", [500.0, 20.0, 9.0, 4.0, 3.0]),
+    ]
+
+
+def test_curves_show_the_later_epochs_not_the_first_nor_a_diverged_job(logged_sweep):
+    _, curves = visible_axes(build_figure(logged_sweep, group_jobs(logged_sweep)[0], METRIC).figure)
+    low, high = curves.get_ylim()
+    assert curves.get_yscale() == "log"  # a loss falling by decades
+    assert 2.0 < low <= 3.0 and 30.0 <= high < 60.0  # the completed jobs after their first point
+
+
+def test_seeds_are_told_apart_and_failed_jobs_marked_in_both_panels(logged_sweep):
+    drawn = build_figure(logged_sweep, group_jobs(logged_sweep)[0], METRIC, mode="max")
+    by_value, curves = visible_axes(drawn.figure)
+    seed_lines = [line for line in curves.lines if line.get_marker() != "x"]
+    assert len(seed_lines) == 4
+    style = {line.get_color(): [] for line in seed_lines}
+    for line in seed_lines:
+        style[line.get_color()].append((line.get_linestyle(), line.get_marker()))
+    assert all(len(set(pairs)) == 2 for pairs in style.values())  # each lr: its two seeds differ
+    legend = [text.get_text() for text in curves.get_legend().get_texts()]
+    assert {"lr=1e-3", "lr=1e-2", "seed=1", "seed=2", "did not complete"} <= set(legend)
+    # the diverged job: a × at its last finite point (kept inside the axis), and at lr=1e-2
+    (end,) = failed_marks(curves)
+    assert end == (19.0, pytest.approx(curves.get_ylim()[1]))
+    assert failed_marks(by_value) == [(0.01, 0.04)]
+    assert "did not complete" in [t.get_text() for t in by_value.get_legend().get_texts()]
+    assert by_value.get_title().endswith("(higher is better)")  # mode given: it wins
+
+
+def test_values_within_a_decade_stay_on_a_linear_axis(tmp_path):
     jobs = [fake_job(tmp_path, str(i), {"data.batch_size": b}, 0.5 + i) for i, b in
             enumerate(["32", "64", "256"])]  # fmt: skip
     (ax,) = visible_axes(build_figure(jobs, group_jobs(jobs)[0], METRIC).figure)

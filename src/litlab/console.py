@@ -35,6 +35,12 @@ IGNORED_WARNINGS = [
     # Lightning's batch flattening builds torch's deprecated LeafSpec, on every fit (torch 2.14)
     (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning,
      r"lightning\.pytorch\.utilities\._pytree"),
+    # A resumed run (or a test of another run's checkpoint) writes into its own folder, and
+    # ModelCheckpoint says that it drops the earlier folder's bookkeeping; continuing in the same
+    # folder, it says that the folder holds checkpoints. TrainingGuard says in one line what
+    # either means for the run (litlab/callbacks/safety.py: resume_note).
+    (r"The dirpath has changed from ", UserWarning, r"lightning\.pytorch\.callbacks"),
+    (r"Checkpoint directory .* exists and is not empty", UserWarning, r""),
 ]  # fmt: skip
 # Log records: logger name -> how the messages to drop start.
 IGNORED_LOG_MESSAGES = {

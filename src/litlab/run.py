@@ -94,13 +94,17 @@ def run(cfg: DictConfig) -> float | None:
 def optimized_value(cfg: DictConfig, metrics: dict[str, Any]) -> float | None:
     """``cfg.optimized_metric`` of this run, for sweepers. In a sweep, a name the run never
     logged (a misspelling would otherwise rank the job by nothing, and Optuna would record a
-    failed trial for a job the summary calls completed) fails the job, naming what it logged."""
+    failed trial for a job the summary calls completed) fails the job, naming what it logged.
+    A single run is ranked by nothing: it warns, unless it only tested (``train=false``: the
+    metrics training logs are missing by design, and its last line stays its run folder)."""
     name = cfg.get("optimized_metric")
     if not name or name in metrics:
         return float(metrics[name]) if name else None
     logged = ", ".join(sorted(metrics)) or "none"
-    if not is_multirun():  # nothing ranks a single run by it: say so, and end as it is
+    if is_multirun():
+        requirement = f"this run logged no such metric ({logged})"
+        raise ConfigValueError("optimized_metric", name, requirement)
+    if cfg.train:  # nothing ranks a single run by it: say so, and end as it is
         print(f"warning: optimized_metric={name!r}: this run logged no such metric ({logged})",
               file=sys.stderr)  # fmt: skip
-        return None
-    raise ConfigValueError("optimized_metric", name, f"this run logged no such metric ({logged})")
+    return None

@@ -86,8 +86,17 @@ class FusedStepsModule(L.LightningModule):
                     self.manual_backward(losses[-1])
                 self.update_weights()
                 step_losses.append(losses[0] if len(losses) == 1 else sum(losses))
+        self._count_logged_steps_as_optimizer_steps()
         # one tensor for the call: TrainingGuard checks it with one host sync per call
         return {"loss": torch.stack(step_losses).detach()}
+
+    def _count_logged_steps_as_optimizer_steps(self) -> None:
+        """The loggers' x axis (TensorBoard, metrics.csv) counts optimizer steps, as
+        ``global_step``, ``max_steps`` and the console do. Lightning's loggers count "batches that
+        stepped", once per call here (``trainer.fit_loop.epoch_loop._batches_that_stepped``: the
+        counter its logger connector and LearningRateMonitor read); one less than the steps
+        taken, as Lightning's own count is before it adds this call."""
+        self.trainer.fit_loop.epoch_loop._batches_that_stepped = self.trainer.global_step - 1
 
     def _steps_left(self, batch: StepBatches) -> list[list[tuple[Tensor, ...]]]:
         """The call's steps, cut where ``trainer.max_steps`` ends training."""

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 TENSORBOARD_DIR, CSV_FILE = "tensorboard", Path("csv") / "metrics.csv"
-Points = list[tuple[int, float]]  # (step, value)
+Points = list[tuple[int, float]]  # (optimizer step, value), as logged
 
 
 def from_tensorboard(folder: Path, metric: str) -> Points:

@@ -1,30 +1,52 @@
 """summary.png of a sweep: the optimized metric against each swept value (mean ± std over the
-seeds), and the metric's logged history for every job on one plot.
+seeds), and the metric's logged history for every job on one plot, over optimizer steps.
 
 Drawn on a plain matplotlib ``Figure`` (no pyplot, so no display is needed). Swept values that
-all read as numbers go on a numeric axis, logarithmic when they span two decades or more; others
+all read as numbers go on a numeric axis, logarithmic when they span a decade or more; others
 (optimizer names, lists) are categories. A sweep of one value or one job gets a panel of its
-jobs' values instead.
+jobs' values instead. Every panel says whether lower or higher is better
+(``optimized_metric_mode``), marks the jobs that did not complete with a black ×, and tells the
+seeds apart by line style and marker. The curves' y range comes from what the completed jobs
+logged after their first point, so the first epoch's (or a diverged job's) values do not flatten
+the ends that matter; they run off the axis instead.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from matplotlib import rcParams
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import NullLocator
 
+from litlab.plotting import (
+    CROSS,
+    cross_at_foot,
+    cross_handle,
+    declutter_ticks,
+    set_title,
+    shared_prefix,
+    show_y_range,
+    spans_decades,
+)
 from litlab.runs.history import Points, read_history
 from litlab.runs.sweep import Group, Job, mean_std, why_no_history
 
 FIGURE_FILE = "summary.png"
 MAX_SERIES = 6  # more combinations of the other swept keys: one series, no legend
 MAX_LEGEND = 10
-DECADES_FOR_LOG = 2.0
+DECADES_FOR_LOG = 2.0  # metric means: a log axis from two decades on
+VALUE_DECADES_FOR_LOG = 1.0  # swept values (learning rates): from one on
+CURVE_DECADES_FOR_LOG = 1.0  # logged curves (losses fall by decades): from one on
+BETTER = {"min": "lower is better", "max": "higher is better"}
+DID_NOT_COMPLETE = "did not complete"
+SEED_STYLES = ["-", "--", ":", "-."]
+SEED_MARKERS = ["o", "s", "^", "D", "v", "P"]
 
 
 @dataclass
@@ -42,13 +64,6 @@ def numbers(values: Sequence[str]) -> list[float] | None:
     return parsed if all(math.isfinite(v) for v in parsed) else None
 
 
-def spans_decades(values: Sequence[float]) -> bool:
-    positive = [v for v in values if v > 0]
-    if not positive or len(positive) < len(values):
-        return False
-    return math.log10(max(positive) / min(positive)) >= DECADES_FOR_LOG
-
-
 def short(key: str) -> str:
     """``model.optimizer.lr`` -> ``lr``; ``model.optimizer._target_`` -> ``optimizer._target_``
     (matplotlib hides legend labels that start with '_')."""
@@ -60,12 +75,24 @@ def label(setting: dict[str, str]) -> str:
     return " ".join(f"{short(key)}={value}" for key, value in setting.items())
 
 
-def plot_by_value(ax: Axes, key: str, groups: Sequence[Group], metric: str) -> list[str]:
+def better(mode: str | None) -> str:
+    """``lower is better`` for ``optimized_metric_mode=min``; nothing for an unknown mode."""
+    return BETTER.get(mode or "", "")
+
+
+def unfinished(jobs: Iterable[Job]) -> list[Job]:
+    return [job for job in jobs if job.status != "completed"]
+
+
+def plot_by_value(
+    ax: Axes, key: str, groups: Sequence[Group], metric: str, mode: str | None = None
+) -> list[str]:
     """``metric`` (mean ± std over seeds) against the values of ``key``: one series per
-    combination of the other swept keys. Returns the settings left out (no completed job)."""
+    combination of the other swept keys; the jobs that did not complete marked at their value.
+    Returns the settings left out of the series (no completed job)."""
     shown = [group for group in groups if group.values(metric)]
     left_out = [label(group.setting) for group in groups if not group.values(metric)]
-    raw = list(dict.fromkeys(group.setting[key] for group in shown))
+    raw = list(dict.fromkeys(group.setting[key] for group in groups))
     parsed = numbers(raw)
     # where each value sits on the x axis: itself, or its place among the categories
     position = dict(zip(raw, parsed or range(len(raw)), strict=True))
@@ -93,69 +120,139 @@ def plot_by_value(ax: Axes, key: str, groups: Sequence[Group], metric: str) -> l
             values = group.values(metric)
             all_values += values
             ax.plot([x] * len(values), values, ".", color=line[0].get_color(), alpha=0.35)
-    ax.set_xlabel(key)
+    failed: dict[float, int] = {}
+    for group in groups:
+        if unfinished(group.jobs):
+            x = position[group.setting[key]]
+            failed[x] = failed.get(x, 0) + len(unfinished(group.jobs))
+    if failed:
+        cross_at_foot(ax, list(failed), list(failed.values()))
+    prefix = "" if parsed else shared_prefix(raw)
+    ax.set_xlabel(f"{key} = {prefix}<name>" if prefix else key)
     ax.set_ylabel(f"{metric} (mean ± std over seeds)")
-    ax.set_title(f"{metric} by {key}")
-    if parsed and spans_decades(parsed):
+    set_title(ax, f"{metric} by {short(key)}", better(mode))
+    if parsed and spans_decades(parsed, VALUE_DECADES_FOR_LOG):
         ax.set_xscale("log")
-    if not parsed:
-        ax.set_xticks(range(len(raw)), raw, rotation=20 if max(map(len, raw)) > 8 else 0)
-    if spans_decades(all_values):
+    # ticks at the swept values themselves, and nowhere else (no minor labels to collide)
+    ticks = [f"{v:g}" for v in parsed] if parsed else [v.removeprefix(prefix) for v in raw]
+    ax.set_xticks(list(position.values()), ticks)
+    ax.xaxis.set_minor_locator(NullLocator())
+    if spans_decades(all_values, DECADES_FOR_LOG):
         ax.set_yscale("log")
-    if len(series) > 1:
-        ax.legend(fontsize="small")
+    handles, _ = ax.get_legend_handles_labels()
+    if len(series) > 1 or failed:
+        handles += [cross_handle(DID_NOT_COMPLETE)] if failed else []
+        ax.legend(handles=handles, fontsize="small", loc="best")
     return left_out
 
 
-def plot_jobs(ax: Axes, jobs: Sequence[Job], metric: str) -> None:
-    """No swept value besides the seed: each completed job's value, and their mean ± std."""
-    done = [job for job in jobs if job.status == "completed" and metric in job.metrics]
-    seeds = [job.settings.get("seed") for job in done]
-    by_seed = len(set(seeds)) == len(done) and None not in seeds and len(done) > 1
-    names = [f"seed={s}" for s in seeds] if by_seed else [f"job {job.name}" for job in done]
-    values = [job.metrics[metric] for job in done]
-    ax.plot(range(len(done)), values, "o")
-    ax.set_xticks(range(len(done)), names)
+def plot_jobs(ax: Axes, jobs: Sequence[Job], metric: str, mode: str | None = None) -> None:
+    """No swept value besides the seed: each job's value (× for a job that did not complete),
+    and the completed jobs' mean ± std."""
+    seeds = [job.settings.get("seed") for job in jobs]
+    by_seed = len(set(seeds)) == len(jobs) and None not in seeds and len(jobs) > 1
+    names = [str(s) for s in seeds] if by_seed else [job.name for job in jobs]
+    done = [i for i, job in enumerate(jobs) if job.status == "completed" and metric in job.metrics]
+    values = [jobs[i].metrics[metric] for i in done]
+    ax.plot(done, values, "o")
+    ax.set_xticks(range(len(jobs)), names)
+    failed = [i for i in range(len(jobs)) if i not in done]
+    if failed:
+        cross_at_foot(ax, failed, [1] * len(failed))
+        ax.legend(handles=[cross_handle(DID_NOT_COMPLETE)], fontsize="small", loc="best")
+    title = metric
     if values:
         mean, std = mean_std(values)
         ax.axhline(mean, color="grey", linewidth=1)
         if std:
             ax.axhspan(mean - std, mean + std, color="grey", alpha=0.15)
-        ax.set_title(f"{metric}: {mean:.4g} ± {std:.2g} (n={len(values)})")
+        title = f"{metric}: {mean:.4g} ± {std:.2g} (n={len(values)})"
+    set_title(ax, title, better(mode))
     ax.set_xlabel("seed" if by_seed else "job")
     ax.set_ylabel(metric)
 
 
+def curve_limits(histories: dict[str, Points], jobs: Sequence[Job]) -> list[float]:
+    """The values the curves' y range is made to show: the completed jobs' (all jobs' if none
+    completed), each without its first logged point when it logged three or more."""
+    completed = {job.name for job in jobs if job.status == "completed"} & set(histories)
+    names = completed or set(histories)
+    values = []
+    for name in names:
+        points = histories[name]
+        values += [value for _, value in (points[1:] if len(points) > 2 else points)]
+    return [v for v in values if math.isfinite(v)]
+
+
+def set_curve_range(ax: Axes, histories: dict[str, Points], jobs: Sequence[Job]) -> None:
+    shown = curve_limits(histories, jobs)
+    logged = [v for points in histories.values() for _, v in points if math.isfinite(v)]
+    if shown:
+        show_y_range(ax, shown, log=spans_decades(logged, CURVE_DECADES_FOR_LOG))
+
+
+def seed_style(jobs: Sequence[Job]) -> dict[str, tuple[str, str]]:
+    """The seed of every job -> (line style, marker); one style when no seed is swept."""
+    seeds = list(dict.fromkeys(job.settings.get("seed", "") for job in jobs))
+    return {
+        seed: (SEED_STYLES[i % len(SEED_STYLES)], SEED_MARKERS[i % len(SEED_MARKERS)])
+        for i, seed in enumerate(seeds)
+    }
+
+
 def plot_curves(
-    ax: Axes, histories: dict[str, Points], groups: Sequence[Group], metric: str
+    ax: Axes,
+    histories: dict[str, Points],
+    groups: Sequence[Group],
+    metric: str,
+    mode: str | None = None,
 ) -> None:
-    """Every job's logged ``metric`` over the steps; one colour per setting (seeds share it),
-    dashed for jobs that did not complete."""
+    """Every job's logged ``metric`` over the optimizer steps: one colour per setting, one line
+    style and marker per seed; a job that did not complete ends in a black ×."""
     cycle = [style["color"] for style in rcParams["axes.prop_cycle"]]
+    jobs = [job for group in groups for job in group.jobs]
+    styles = seed_style(jobs)
     colour: dict[int, str] = {}  # id(group) -> colour
+    setting_handles, ends = [], []
     for group in groups:
         for job in group.jobs:
             points = histories.get(job.name)
             if not points:
                 continue
-            first = id(group) not in colour
-            colour.setdefault(id(group), cycle[len(colour) % len(cycle)])
+            if id(group) not in colour:
+                colour[id(group)] = cycle[len(colour) % len(cycle)]
+                name = label(group.setting) or "every job"
+                setting_handles.append(Line2D([], [], color=colour[id(group)], label=name))
+            linestyle, marker = styles[job.settings.get("seed", "")]
             ax.plot(
                 [step for step, _ in points],
                 [value for _, value in points],
                 color=colour[id(group)],
-                linestyle="-" if job.status == "completed" else "--",
-                marker="." if len(points) < 20 else None,
-                label=(label(group.setting) or None) if first else None,
+                linestyle=linestyle,
+                marker=marker if len(points) < 20 else None,
+                markersize=4,
             )
-    values = [value for points in histories.values() for _, value in points]
-    if spans_decades(values):
-        ax.set_yscale("log")
-    ax.set_xlabel("step")
+            finite = [(step, value) for step, value in points if math.isfinite(value)]
+            if job.status != "completed" and finite:
+                ends.append(finite[-1])
+    set_curve_range(ax, histories, jobs)
+    if ends:  # at the last value it logged, kept inside the axis when it ran off it
+        low, high = ax.get_ylim()
+        ys = [min(max(value, low), high) for _, value in ends]
+        ax.plot([step for step, _ in ends], ys, clip_on=False, zorder=3, **CROSS)
+    ax.set_xlabel("optimizer step")
     ax.set_ylabel(metric)
-    ax.set_title(f"{metric} as logged, every job")
-    if 1 < len(colour) <= MAX_LEGEND:
-        ax.legend(fontsize="small")
+    set_title(ax, f"{metric} as logged", better(mode))
+    handles = setting_handles if 1 < len(setting_handles) <= MAX_LEGEND else []
+    if len(styles) > 1:
+        handles += [
+            Line2D([], [], color="grey", linestyle=style, marker=marker, label=f"seed={seed}")
+            for seed, (style, marker) in styles.items()
+        ][:MAX_LEGEND]
+    if ends:
+        handles.append(cross_handle(DID_NOT_COMPLETE))
+    if handles:  # beside the plot: the curves fill it
+        ax.legend(handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))
 
 
 def histories_of(jobs: Sequence[Job], metric: str) -> tuple[dict[str, Points], list[str]]:
@@ -170,11 +267,15 @@ def histories_of(jobs: Sequence[Job], metric: str) -> tuple[dict[str, Points], l
     return histories, without
 
 
-def build_figure(jobs: Sequence[Job], groups: Sequence[Group], metric: str | None) -> SweepFigure:
+def build_figure(
+    jobs: Sequence[Job], groups: Sequence[Group], metric: str | None, mode: str | None = None
+) -> SweepFigure:
     """The figure for these jobs (``groups``: as ``litlab.runs.sweep.group_jobs`` makes
-    them); no figure without jobs or without an optimized metric."""
+    them; ``mode``: min or max, else the jobs' ``optimized_metric_mode``); no figure without
+    jobs or without an optimized metric."""
     if not jobs or not metric:
         return SweepFigure(None, ["No figure: no jobs, or no optimized_metric to plot."])
+    mode = mode or jobs[0].optimized_mode
     swept = list(groups[0].setting) if groups else []
     histories, without = histories_of(jobs, metric)
     panels = max(len(swept), 1) + (1 if histories else 0)
@@ -184,25 +285,30 @@ def build_figure(jobs: Sequence[Job], groups: Sequence[Group], metric: str | Non
     axes = figure.subplots(rows, columns, squeeze=False).flatten()
     notes: list[str] = []
     for ax, key in zip(axes[: len(swept)], swept, strict=True):
-        left_out = plot_by_value(ax, key, groups, metric)
+        left_out = plot_by_value(ax, key, groups, metric, mode)
         if left_out:
             notes.append(f"By {key}: no completed job for {', '.join(left_out)}.")
     if not swept:
-        plot_jobs(axes[0], jobs, metric)
+        plot_jobs(axes[0], jobs, metric, mode)
     if histories:
-        plot_curves(axes[panels - 1], histories, groups, metric)
+        plot_curves(axes[panels - 1], histories, groups, metric, mode)
     for ax in axes[panels:]:
         ax.set_visible(False)
+    declutter_ticks(figure)
     if without:
         notes.append(f"Curves of {metric} not shown: {why_no_history(without, metric)}.")
     return SweepFigure(figure, notes)
 
 
 def write_figure(
-    path: Path, jobs: Sequence[Job], groups: Sequence[Group], metric: str | None
+    path: Path,
+    jobs: Sequence[Job],
+    groups: Sequence[Group],
+    metric: str | None,
+    mode: str | None = None,
 ) -> SweepFigure:
     """Build the figure and save it at ``path`` (PNG); an old one is removed if none is built."""
-    result = build_figure(jobs, groups, metric)
+    result = build_figure(jobs, groups, metric, mode)
     if result.figure is not None:
         result.figure.savefig(path, dpi=100)
     else:
