@@ -195,13 +195,17 @@ def overlaps(ax) -> list[tuple[str, str]]:
 def test_tick_labels_never_overlap(tmp_path):
     optimizers = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax"]
     by_optimizer = [
-        fake_job(tmp_path, str(i), {"model.optimizer._target_": f"my.own.optim.{name}"}, 1.0 + i)
+        fake_job(
+            tmp_path / "opt", str(i), {"model.optimizer._target_": f"my.own.optim.{name}"}, 1.0 + i
+        )
         for i, name in enumerate(optimizers)
     ]
     lrs = ["1e-4", "2e-4", "3e-4", "5e-4", "7e-4", "1e-3", "2e-3", "3e-3", "5e-3", "7e-3"]
-    by_lr = [fake_job(tmp_path, str(i), {"model.optimizer.lr": lr}, 2.0 / (i + 1))
+    by_lr = [fake_job(tmp_path / "lr", str(i), {"model.optimizer.lr": lr}, 2.0 / (i + 1))
              for i, lr in enumerate(lrs)]  # fmt: skip
-    by_seed = [fake_job(tmp_path, str(i), {"seed": str(1000 + i)}, 1.0 + i) for i in range(16)]
+    by_seed = [
+        fake_job(tmp_path / "seed", str(i), {"seed": str(1000 + i)}, 1.0 + i) for i in range(16)
+    ]
     for jobs in (by_optimizer, by_lr, by_seed):
         (ax,) = visible_axes(build_figure(jobs, group_jobs(jobs)[0], METRIC).figure)
         assert not overlaps(ax), [t.get_text() for t in ax.get_xticklabels()]
@@ -249,7 +253,7 @@ def test_seeds_are_told_apart_and_failed_jobs_marked_in_both_panels(logged_sweep
         style[line.get_color()].append((line.get_linestyle(), line.get_marker()))
     assert all(len(set(pairs)) == 2 for pairs in style.values())  # each lr: its two seeds differ
     legend = [text.get_text() for text in curves.get_legend().get_texts()]
-    assert {"lr=1e-3", "lr=1e-2", "seed=1", "seed=2", "did not complete"} <= set(legend)
+    assert {"lr=0.001", "lr=0.01", "seed=1", "seed=2", "did not complete"} <= set(legend)
     # the diverged job: a × at its last finite point (kept inside the axis), and at lr=1e-2
     (end,) = failed_marks(curves)
     assert end == (19.0, pytest.approx(curves.get_ylim()[1]))
