@@ -14,6 +14,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from litlab import run as run_module
 from litlab.data.sine import SineDataModule
+from litlab.data.training_loader import TrainingLoader, WrapTrainingLoader
 from litlab.models.polynomial import Polynomial3
 from litlab.models.regression import RegressionModule
 from litlab.run import run
@@ -123,9 +124,9 @@ def test_step_scheduler_steps_at_its_frequency():
     model = StepDecay(Polynomial3(), optimizer=None)
     trainer = L.Trainer(
         max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False,
+        enable_model_summary=False, callbacks=[WrapTrainingLoader(steps_per_call=4)],
     )  # fmt: skip
-    trainer.fit(model, datamodule=SineDataModule(batch_size=200, steps_per_call=4))
+    trainer.fit(model, datamodule=SineDataModule(batch_size=200))
     assert trainer.global_step == 10
     assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(1e-3 * 0.9**5)
 
@@ -175,16 +176,16 @@ def test_resuming_mid_epoch_ends_bit_for_bit_where_an_uninterrupted_run_ends(
 
 def test_a_call_holds_the_batches_of_its_steps_in_one_tensor():
     """2000 points, batches of 300 (6 x 300 + 200), windows of 2, 2 steps a call: calls of
-    (300, 300 | 300, 300), (300, 300 | 200), in the order batches of 300 would come."""
-    fused = SineDataModule(batch_size=300, steps_per_call=2, accumulate_grad_batches=2, seed=3)
+    (300, 300 | 300, 300), (300, 300 | 200), in the order batches of 300 come one by one."""
     plain = SineDataModule(batch_size=300, seed=3)
-    calls = list(fused.train_dataloader())
+    fused = TrainingLoader(SineDataModule(batch_size=300, seed=3).train_dataloader(), 2, 2)
+    calls = list(fused)
     assert [call.steps for call in calls] == [((300, 300), (300, 300)), ((300, 300), (200,))]
     assert [len(call.tensors[0]) for call in calls] == [1200, 800]
     batches = [batch for call in calls for step in call.batches_by_step() for batch in step]
     views = [x.untyped_storage().data_ptr() for x, _ in batches]
     assert len(set(views)) == 2  # every batch is a view of its call's tensor
-    expected = [x for x, _ in plain_batches(plain.train_dataloader())]
+    expected = [x for x, _ in TrainingLoader(plain.train_dataloader(), grouped=False)]
     assert all(torch.equal(x, e) for (x, _), e in zip(batches, expected, strict=True))
 
 
@@ -198,9 +199,9 @@ def test_the_divergence_check_costs_one_host_sync_per_call(monkeypatch):
     model = RegressionModule(Polynomial3(), functools.partial(torch.optim.SGD, lr=1e-3))
     trainer = L.Trainer(
         max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, callbacks=[TrainingGuard()],
+        enable_model_summary=False, callbacks=[TrainingGuard(), WrapTrainingLoader(8)],
     )  # fmt: skip
-    trainer.fit(model, datamodule=SineDataModule(batch_size=200, steps_per_call=8))
+    trainer.fit(model, datamodule=SineDataModule(batch_size=200))
     assert checks == [torch.Size([8]), torch.Size([2])]  # 10 steps in 2 calls
 
 
