@@ -132,11 +132,10 @@ class TrainingLoader:
         return len(self.sampler)
 
     def __iter__(self) -> Iterator[Any]:
+        # At the first item, not at iter(): Lightning calls iter() once more to see that the
+        # loader is iterable, and the order must be drawn once per epoch.
         calls = iter(self.calls)  # draws the epoch's order (StepSampler.__iter__)
         self.calls_done = self.sampler.skipped
-        return self._counted(calls)
-
-    def _counted(self, calls: Iterator[Any]) -> Iterator[Any]:
         for call in calls:
             self.calls_done += 1
             yield call if self.grouped else call.batches[0]
@@ -207,7 +206,8 @@ def wrap_training_loader(
 
 
 class _WrappedTrainDataloader:
-    """Stands in for a data module's ``train_dataloader`` method."""
+    """Stands in for a data module's ``train_dataloader`` method; hands a new wrapper the
+    state the callback was resumed with."""
 
     def __init__(self, method: Callable[[], Any], callback: WrapTrainingLoader) -> None:
         self.__wrapped__ = method  # what Lightning's is_overridden looks at
@@ -217,20 +217,38 @@ class _WrappedTrainDataloader:
 
     def __call__(self) -> Any:
         callback = self.callback
-        return wrap_training_loader(
+        loader = wrap_training_loader(
             self.__wrapped__(), callback.steps_per_call, callback.accumulate_grad_batches,
             self.grouped, self.trainer,
         )  # fmt: skip
+        callback.loader = loader if isinstance(loader, TrainingLoader) else None
+        if callback.loader is not None and callback.resumed_state is not None:
+            callback.loader.load_state_dict(callback.resumed_state)
+        callback.resumed_state = None
+        return loader
 
 
 class WrapTrainingLoader(L.Callback):
     """Wraps the data module's training loader (``wrap_training_loader``): grouped into calls
     of ``steps_per_call`` optimizer steps of ``accumulate_grad_batches`` batches for a module
-    that runs them itself (``FusedStepsModule``), one batch per item for any other."""
+    that runs them itself (``FusedStepsModule``), one batch per item for any other.
+
+    Lightning gives a loader its state back only when resuming mid-epoch; the generators the
+    next epoch's order is drawn from are needed after an epoch's end too, so the callback
+    keeps the loader's state in checkpoints as well, and hands it to the loader it wraps.
+    """
 
     def __init__(self, steps_per_call: int = 1, accumulate_grad_batches: int = 1) -> None:
         self.steps_per_call = steps_per_call
         self.accumulate_grad_batches = accumulate_grad_batches
+        self.loader: TrainingLoader | None = None
+        self.resumed_state: dict[str, Any] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"loader": self.loader.state_dict()} if self.loader is not None else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.resumed_state = state_dict.get("loader")
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         from litlab.models.fused_steps import FusedStepsModule
