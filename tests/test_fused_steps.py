@@ -15,7 +15,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from litlab import run as run_module
 from litlab.data.sine import SineDataModule
-from litlab.data.training_loader import TrainingLoader, WrapTrainingLoader
+from litlab.data.training_loader import TrainingLoader, TrainingLoop
 from litlab.models.polynomial import Polynomial3
 from litlab.models.regression import RegressionModule
 from litlab.run import run
@@ -125,7 +125,7 @@ def test_step_scheduler_steps_at_its_frequency():
     model = StepDecay(Polynomial3(), optimizer=None)
     trainer = L.Trainer(
         max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, callbacks=[WrapTrainingLoader(steps_per_call=4)],
+        enable_model_summary=False, callbacks=[TrainingLoop(steps_per_call=4)],
     )  # fmt: skip
     trainer.fit(model, datamodule=SineDataModule(batch_size=200))
     assert trainer.global_step == 10
@@ -204,7 +204,7 @@ def test_the_divergence_check_costs_one_host_sync_per_call(monkeypatch):
     model = RegressionModule(Polynomial3(), functools.partial(torch.optim.SGD, lr=1e-3))
     trainer = L.Trainer(
         max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, callbacks=[TrainingGuard(), WrapTrainingLoader(8)],
+        enable_model_summary=False, callbacks=[TrainingGuard(), TrainingLoop(8)],
     )  # fmt: skip
     trainer.fit(model, datamodule=SineDataModule(batch_size=200))
     assert checks == [torch.Size([8]), torch.Size([2])]  # 10 steps in 2 calls

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from litlab.console import print_config, print_summary, quiet_library_noise
 from litlab.cuda_check import drop_nvml_check_without_driver
-from litlab.data.training_loader import WrapTrainingLoader
+from litlab.data.training_loader import TrainingLoop
 from litlab.errors import ConfigValueError, UserError
 from litlab.models.fused_steps import FusedStepsModule
 from litlab.runs.results import write_metrics
@@ -42,6 +42,12 @@ def instantiate_group(cfg: DictConfig, group: str) -> list[Any]:
     return [build(cfg, f"{group}.{name}") for name, entry in entries.items() if entry is not None]
 
 
+# The trainer's keys a FusedStepsModule's loop takes over from Lightning, and Lightning's values
+# then (it refuses others under manual optimization).
+LIGHTNING_LOOP_OFF = dict(accumulate_grad_batches=1, gradient_clip_val=None, gradient_clip_algorithm=None)
+LOOP_KEYS = tuple(LIGHTNING_LOOP_OFF)
+
+
 def runs_own_steps(cfg: DictConfig) -> bool:
     """Whether ``cfg.model`` is a module that runs its optimizer steps itself
     (``FusedStepsModule``): Lightning's accumulation and clipping are then off."""
@@ -54,28 +60,24 @@ def runs_own_steps(cfg: DictConfig) -> bool:
 
 def build_trainer(cfg: DictConfig, **overrides: Any) -> L.Trainer:
     """Lightning's Trainer from ``cfg.trainer`` (``overrides`` replace its arguments), with the
-    training loader wrapped (``WrapTrainingLoader``: resumable, and grouped into calls of
+    training loader wrapped (``TrainingLoop``: resumable, and grouped into calls of
     ``steps_per_call`` steps for a ``FusedStepsModule``).
 
     ``trainer.accumulate_grad_batches`` and ``trainer.gradient_clip_*`` are the one place to
     set them, for any module: a module with automatic optimization gets them from Lightning; a
     ``FusedStepsModule`` runs its steps itself (manual optimization, where Lightning refuses
-    both), so the loader groups the batches of each step and the module clips
-    (``conf/model``), and Lightning's are off."""
+    both), so ``TrainingLoop`` has the loader group the batches of each step and the module
+    clip, and Lightning's are off."""
     callbacks = overrides.pop("callbacks", None)
     if callbacks is None:
         callbacks = instantiate_group(cfg, "callbacks")
-    accumulate = OmegaConf.select(cfg, "trainer.accumulate_grad_batches") or 1
     own_steps = runs_own_steps(cfg)
-    loader = WrapTrainingLoader(cfg.get("steps_per_call", 1), accumulate if own_steps else 1)
-    overrides["callbacks"] = [*callbacks, loader]
+    loop = {key: OmegaConf.select(cfg, f"trainer.{key}") for key in LOOP_KEYS if own_steps}
+    overrides["callbacks"] = [*callbacks, TrainingLoop(cfg.get("steps_per_call", 1), **loop)]
     if "logger" not in overrides:
         overrides["logger"] = instantiate_group(cfg, "logger") or False
     if own_steps:
-        loop_off = dict(
-            accumulate_grad_batches=1, gradient_clip_val=None, gradient_clip_algorithm=None
-        )
-        overrides = {**loop_off, **overrides}
+        overrides = {**LIGHTNING_LOOP_OFF, **overrides}
     return build(cfg, "trainer", **overrides)
 
 

@@ -7,7 +7,7 @@ back to ``load_state_dict()`` on resume (its "stateful loader" protocol, as torc
 ``StatefulDataLoader`` has it). ``TrainingLoader`` keeps the random states the epoch's order
 was drawn from and the calls trained on since: resumed, it draws the same order and skips them.
 
-``WrapTrainingLoader``, a callback ``run.build_trainer`` adds to every run, wraps the data
+``TrainingLoop``, a callback ``run.build_trainer`` adds to every run, wraps the data
 module's ``train_dataloader`` when training starts; a data module needs nothing for it.
 """
 
@@ -209,7 +209,7 @@ class _WrappedTrainDataloader:
     """Stands in for a data module's ``train_dataloader`` method; hands a new wrapper the
     state the callback was resumed with."""
 
-    def __init__(self, method: Callable[[], Any], callback: WrapTrainingLoader) -> None:
+    def __init__(self, method: Callable[[], Any], callback: TrainingLoop) -> None:
         self.__wrapped__ = method  # what Lightning's is_overridden looks at
         self.callback = callback
         self.trainer: L.Trainer | None = None
@@ -228,19 +228,28 @@ class _WrappedTrainDataloader:
         return loader
 
 
-class WrapTrainingLoader(L.Callback):
+class TrainingLoop(L.Callback):
     """Wraps the data module's training loader (``wrap_training_loader``): grouped into calls
     of ``steps_per_call`` optimizer steps of ``accumulate_grad_batches`` batches for a module
-    that runs them itself (``FusedStepsModule``), one batch per item for any other.
+    that runs them itself (``FusedStepsModule``), one batch per item for any other. Such a
+    module also gets ``gradient_clip_*`` here, unless it was built with its own.
 
     Lightning gives a loader its state back only when resuming mid-epoch; the generators the
     next epoch's order is drawn from are needed after an epoch's end too, so the callback
     keeps the loader's state in checkpoints as well, and hands it to the loader it wraps.
     """
 
-    def __init__(self, steps_per_call: int = 1, accumulate_grad_batches: int = 1) -> None:
+    def __init__(
+        self,
+        steps_per_call: int = 1,
+        accumulate_grad_batches: int = 1,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
         self.steps_per_call = steps_per_call
         self.accumulate_grad_batches = accumulate_grad_batches
+        self.gradient_clip_val = gradient_clip_val
+        self.gradient_clip_algorithm = gradient_clip_algorithm
         self.loader: TrainingLoader | None = None
         self.resumed_state: dict[str, Any] | None = None
 
@@ -253,6 +262,10 @@ class WrapTrainingLoader(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         from litlab.models.fused_steps import FusedStepsModule
 
+        fused = isinstance(pl_module, FusedStepsModule)
+        if fused and pl_module.gradient_clip_val is None:
+            pl_module.gradient_clip_val = self.gradient_clip_val
+            pl_module.gradient_clip_algorithm = self.gradient_clip_algorithm
         datamodule = trainer.datamodule
         if stage != "fit" or datamodule is None:
             return
@@ -261,7 +274,7 @@ class WrapTrainingLoader(L.Callback):
             wrapped = _WrappedTrainDataloader(datamodule.train_dataloader, self)
             datamodule.train_dataloader = wrapped
         wrapped.trainer, wrapped.callback = trainer, self
-        wrapped.grouped = isinstance(pl_module, FusedStepsModule)
+        wrapped.grouped = fused
 
 
 def accumulation(trainer: L.Trainer) -> int:
@@ -270,6 +283,6 @@ def accumulation(trainer: L.Trainer) -> int:
     module = trainer.lightning_module
     if module is not None and not module.automatic_optimization:
         for callback in trainer.callbacks:
-            if isinstance(callback, WrapTrainingLoader):
+            if isinstance(callback, TrainingLoop):
                 return callback.accumulate_grad_batches
     return trainer.accumulate_grad_batches
