@@ -18,9 +18,9 @@ from litlab.data.sine import SineDataModule
 from litlab.data.training_loader import TrainingLoader, TrainingLoop
 from litlab.models.polynomial import Polynomial3
 from litlab.models.regression import RegressionModule
-from litlab.run import run
+from litlab.run import build_trainer, run
 
-from .conftest import DATA_DIR, compose_config, plain_batches, requires_cuda
+from .conftest import DATA_DIR, compose_config, requires_cuda
 
 # 1000 training images (val_size=59000) in batches of 48: 21 batches an epoch, the last of 40
 FASHION = [
@@ -218,3 +218,19 @@ def test_eight_steps_per_call_train_exactly_as_one_step_per_call_on_the_gpu(tmp_
     fused, fused_metrics = train_in(tmp_path / "k8", *case, "steps_per_call=8")
     assert_same_weights(fused, one_step)
     assert fused_metrics == one_step_metrics
+
+
+def test_lightning_accumulates_and_clips_only_for_modules_that_do_not_run_their_own_steps():
+    """One place for both keys, for any module: Lightning's for automatic optimization; the
+    loop's (TrainingLoop) for a FusedStepsModule, with Lightning's off."""
+    keys = ["trainer.accumulate_grad_batches=4", "trainer.gradient_clip_val=0.5"]
+    base = ["experiment=polynomial", "paths.output_dir=unused", *keys]
+    fused = build_trainer(compose_config(base), logger=False)
+    assert (fused.accumulate_grad_batches, fused.gradient_clip_val) == (1, None)
+    (loop,) = [c for c in fused.callbacks if isinstance(c, TrainingLoop)]
+    assert (loop.accumulate_grad_batches, loop.gradient_clip_val) == (4, 0.5)
+    automatic = "model._target_=lightning.pytorch.demos.boring_classes.BoringModel"
+    plain = build_trainer(compose_config([*base, automatic]), logger=False)
+    assert (plain.accumulate_grad_batches, plain.gradient_clip_val) == (4, 0.5)
+    (loop,) = [c for c in plain.callbacks if isinstance(c, TrainingLoop)]
+    assert (loop.accumulate_grad_batches, loop.gradient_clip_val) == (1, None)

@@ -32,7 +32,9 @@ SMALL = ["data.size=400", "trainer.max_epochs=2"]  # 320 training points: 10 bat
 def readme_commands() -> list[list[str]]:
     """The arguments of each ``python train.py`` line of the section's bash block."""
     block = SECTION.split("```bash\n", 1)[1].split("```", 1)[0]
-    return [shlex.split(line)[2:] for line in block.splitlines() if line.startswith("python train.py")]
+    return [
+        shlex.split(line)[2:] for line in block.splitlines() if line.startswith("python train.py")
+    ]
 
 
 class Experiment:
@@ -96,7 +98,9 @@ def plain(experiment) -> Path:
 
 def test_the_readme_names_its_files_and_commands(experiment):
     names = {name for name, _ in FILE_BLOCK.findall(SECTION)}
-    assert "my_experiments/blobs.py" in names and "my_experiments/conf/experiment/blobs.yaml" in names
+    assert (
+        "my_experiments/blobs.py" in names and "my_experiments/conf/experiment/blobs.yaml" in names
+    )
     assert len(experiment.commands) == 4 and "--config-dir" in experiment.commands[0]
 
 

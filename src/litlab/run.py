@@ -44,7 +44,9 @@ def instantiate_group(cfg: DictConfig, group: str) -> list[Any]:
 
 # The trainer's keys a FusedStepsModule's loop takes over from Lightning, and Lightning's values
 # then (it refuses others under manual optimization).
-LIGHTNING_LOOP_OFF = dict(accumulate_grad_batches=1, gradient_clip_val=None, gradient_clip_algorithm=None)
+LIGHTNING_LOOP_OFF = dict(
+    accumulate_grad_batches=1, gradient_clip_val=None, gradient_clip_algorithm=None
+)
 LOOP_KEYS = tuple(LIGHTNING_LOOP_OFF)
 
 

@@ -177,12 +177,17 @@ class StepSampler(Sampler[CallIndices]):
             order = list(self.batches)
         else:
             self.epoch_start, skip = resume
-            for generator, state in zip(self.generators, self.epoch_start["generators"], strict=True):
+            for generator, state in zip(
+                self.generators, self.epoch_start["generators"], strict=True
+            ):
                 generator.set_state(state)
             with torch.random.fork_rng(devices=[]):  # the global RNG stays where it was resumed
                 torch.set_rng_state(self.epoch_start["torch"])
                 order = list(self.batches)
-        calls = [order[i : i + self.batches_per_call] for i in range(0, len(order), self.batches_per_call)]
+        calls = [
+            order[i : i + self.batches_per_call]
+            for i in range(0, len(order), self.batches_per_call)
+        ]
         if self.replicas > 1:
             calls = self._dealt(calls)
         self.skipped = skip
@@ -198,4 +203,6 @@ class StepSampler(Sampler[CallIndices]):
 
     def _call(self, batches: list[BatchIndex]) -> CallIndices:
         windows = range(0, len(batches), self.accumulate)
-        return CallIndices(tuple(batches), tuple(len(batches[i : i + self.accumulate]) for i in windows))
+        return CallIndices(
+            tuple(batches), tuple(len(batches[i : i + self.accumulate]) for i in windows)
+        )

@@ -247,7 +247,7 @@ class TrainingLoop(L.Callback):
         gradient_clip_algorithm: str | None = None,
     ) -> None:
         self.steps_per_call = steps_per_call
-        self.accumulate_grad_batches = accumulate_grad_batches
+        self.accumulate_grad_batches = accumulate_grad_batches or 1
         self.gradient_clip_val = gradient_clip_val
         self.gradient_clip_algorithm = gradient_clip_algorithm
         self.loader: TrainingLoader | None = None
