@@ -12,9 +12,9 @@ the loop the PyTorch fundamentals teach, once per step, whatever a batch is (a t
 Manual optimization (``self.manual_backward``, ``self.optimizers()``) keeps Lightning's step
 count, ``max_steps``, checkpoints, loggers and DDP's gradient averaging working. Lightning
 refuses its own gradient accumulation and clipping in this mode, so the module does both: the
-loader groups ``trainer.accumulate_grad_batches`` batches per step (``run.build_trainer``), and
-clipping arrives as ``gradient_clip_val`` / ``gradient_clip_algorithm`` (``conf/model/*.yaml``
-take them from the trainer config).
+loader groups ``trainer.accumulate_grad_batches`` batches per step, and clipping arrives as
+``gradient_clip_val`` / ``gradient_clip_algorithm``: from the constructor, or else from the
+trainer config through ``TrainingLoop`` (both set up by ``run.build_trainer``).
 
 A subclass says what one batch's loss is (``batch_loss``) and what its optimizer is
 (``configure_optimizers``); the rest is Lightning's as usual.
