@@ -110,3 +110,26 @@ def test_a_stateful_iterable_is_grouped_and_resumes_from_its_own_state():
     resumed = wrap_training_loader(CountingIterable(), 2, 2, grouped=True, trainer=None)
     resumed.load_state_dict(grouped.state_dict())
     assert [float(x) for (x,) in next(iter(resumed)).batches] == [5, 6, 7, 8]
+
+
+def test_a_loader_shuffled_by_the_global_rng_resumes_mid_epoch_in_its_order():
+    """DataLoader(shuffle=True) without a generator draws its order from torch's global RNG:
+    resumed after 2 of 4 calls (the global RNG elsewhere by then), the same last 2 calls."""
+
+    def loader() -> TrainingLoader:
+        return TrainingLoader(DataLoader(Pairs(), batch_size=8, shuffle=True), steps_per_call=4)
+
+    torch.manual_seed(5)
+    first = loader()
+    calls = iter(first)
+    done = [next(calls), next(calls)]
+    state = first.state_dict()
+    rest = list(calls)
+    assert len(done + rest) == 4 and state["calls_done"] == 2
+    torch.manual_seed(99)
+    resumed = loader()
+    resumed.load_state_dict(state)
+    again = list(resumed)
+    targets = [batch["target"] for call in rest for batch in call.batches]
+    resumed_targets = [batch["target"] for call in again for batch in call.batches]
+    assert all(torch.equal(a, b) for a, b in zip(targets, resumed_targets, strict=True))
