@@ -16,15 +16,17 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from litlab.data.steps import batches_by_step
+
 REPO = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO / "conf"
 DATA_DIR = REPO / "data"  # the real Fashion-MNIST, imported once from the local copy
 
 
 def plain_batches(loader: Iterable[Any]) -> list[tuple[torch.Tensor, ...]]:
-    """A training loader's items (``StepBatches``: several steps' batches each) as the plain
+    """A training loader's items (a call's batches each, or plain batches) as the plain
     batches a one-batch-per-call loader would yield, in order."""
-    return [batch for item in loader for step in item.batches_by_step() for batch in step]
+    return [batch for item in loader for step in batches_by_step(item) for batch in step]
 
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -13,6 +13,7 @@ from litlab.data.augment import RandomHorizontalFlip
 from litlab.data.fashion import FashionMNISTDataModule
 from litlab.data.sine import SineDataModule
 from litlab.data.tensor_batches import BatchIndexSampler, TensorBatches, batch_loader
+from litlab.data.training_loader import TrainingLoader
 from litlab.errors import ConfigValueError
 from litlab.models.classifier import Classifier
 from litlab.models.mlp import MLP
@@ -61,14 +62,14 @@ def test_batches_cover_every_row_once_in_a_seeded_order(tmp_path):
     assert torch.equal(a.flatten(1).sum(1).sort().values, rows.flatten(1).sum(1).sort().values)
 
 
-def test_generator_state_resumes_the_shuffling_order(tmp_path):
-    dm = tiny_module(tmp_path, batch_size=16)
-    list(dm.train_dataloader())  # epoch 1
-    state = dm.state_dict()
-    epoch2 = torch.cat([y for _, y in plain_batches(dm.train_dataloader())])
-    resumed = tiny_module(tmp_path, batch_size=16)
+def test_the_training_loaders_state_resumes_the_shuffling_order(tmp_path):
+    loader = TrainingLoader(tiny_module(tmp_path, batch_size=16).train_dataloader(), 2)
+    list(loader)  # epoch 1
+    state = loader.state_dict()
+    epoch2 = torch.cat([y for _, y in plain_batches(loader)])
+    resumed = TrainingLoader(tiny_module(tmp_path, batch_size=16).train_dataloader(), 2)
     resumed.load_state_dict(state)
-    assert torch.equal(torch.cat([y for _, y in plain_batches(resumed.train_dataloader())]), epoch2)
+    assert torch.equal(torch.cat([y for _, y in plain_batches(resumed)]), epoch2)
 
 
 def test_sampler_makes_several_passes_per_epoch_and_slices_when_not_shuffled():
@@ -156,7 +157,7 @@ def test_preloaded_batches_live_on_the_gpu(make_cfg, tmp_path):
     trainer = L.Trainer(accelerator="gpu", devices=1, logger=False)
     dm.trainer = trainer
     dm.setup("fit")
-    (x, y), _ = next(iter(dm.train_dataloader()))
+    x, y = next(iter(dm.train_dataloader()))
     assert dm.train_set.device.type == "cuda" and x.device.type == "cuda"
     assert y.device.type == "cuda"
 

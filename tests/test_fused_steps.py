@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -14,11 +15,12 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from litlab import run as run_module
 from litlab.data.sine import SineDataModule
+from litlab.data.training_loader import TrainingLoader, TrainingLoop
 from litlab.models.polynomial import Polynomial3
 from litlab.models.regression import RegressionModule
-from litlab.run import run
+from litlab.run import build_trainer, run
 
-from .conftest import DATA_DIR, compose_config, plain_batches, requires_cuda
+from .conftest import DATA_DIR, compose_config, requires_cuda
 
 # 1000 training images (val_size=59000) in batches of 48: 21 batches an epoch, the last of 40
 FASHION = [
@@ -123,9 +125,9 @@ def test_step_scheduler_steps_at_its_frequency():
     model = StepDecay(Polynomial3(), optimizer=None)
     trainer = L.Trainer(
         max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False,
+        enable_model_summary=False, callbacks=[TrainingLoop(steps_per_call=4)],
     )  # fmt: skip
-    trainer.fit(model, datamodule=SineDataModule(batch_size=200, steps_per_call=4))
+    trainer.fit(model, datamodule=SineDataModule(batch_size=200))
     assert trainer.global_step == 10
     assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(1e-3 * 0.9**5)
 
@@ -164,7 +166,11 @@ def test_resuming_mid_epoch_ends_bit_for_bit_where_an_uninterrupted_run_ends(
     saved = tmp_path / "stopped" / "checkpoints" / "interrupted.ckpt"
     assert torch.load(saved, weights_only=True)["global_step"] == call * 4 - (call > 6) * 3
 
-    resumed, resumed_metrics = train_in(tmp_path / "resumed", *case, f"ckpt_path={saved}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        resumed, resumed_metrics = train_in(tmp_path / "resumed", *case, f"ckpt_path={saved}")
+    # Lightning's "your dataloader is not resumable": the training loader is (state_dict)
+    assert not [w for w in caught if "not resumable" in str(w.message)]
     assert resumed["global_step"] == straight["global_step"] == 42
     assert_same_weights(resumed, straight)
     assert resumed["lr_schedulers"] == straight["lr_schedulers"]
@@ -175,16 +181,16 @@ def test_resuming_mid_epoch_ends_bit_for_bit_where_an_uninterrupted_run_ends(
 
 def test_a_call_holds_the_batches_of_its_steps_in_one_tensor():
     """2000 points, batches of 300 (6 x 300 + 200), windows of 2, 2 steps a call: calls of
-    (300, 300 | 300, 300), (300, 300 | 200), in the order batches of 300 would come."""
-    fused = SineDataModule(batch_size=300, steps_per_call=2, accumulate_grad_batches=2, seed=3)
+    (300, 300 | 300, 300), (300, 300 | 200), in the order batches of 300 come one by one."""
     plain = SineDataModule(batch_size=300, seed=3)
-    calls = list(fused.train_dataloader())
+    fused = TrainingLoader(SineDataModule(batch_size=300, seed=3).train_dataloader(), 2, 2)
+    calls = list(fused)
     assert [call.steps for call in calls] == [((300, 300), (300, 300)), ((300, 300), (200,))]
     assert [len(call.tensors[0]) for call in calls] == [1200, 800]
     batches = [batch for call in calls for step in call.batches_by_step() for batch in step]
     views = [x.untyped_storage().data_ptr() for x, _ in batches]
     assert len(set(views)) == 2  # every batch is a view of its call's tensor
-    expected = [x for x, _ in plain_batches(plain.train_dataloader())]
+    expected = [x for x, _ in TrainingLoader(plain.train_dataloader(), grouped=False)]
     assert all(torch.equal(x, e) for (x, _), e in zip(batches, expected, strict=True))
 
 
@@ -198,9 +204,9 @@ def test_the_divergence_check_costs_one_host_sync_per_call(monkeypatch):
     model = RegressionModule(Polynomial3(), functools.partial(torch.optim.SGD, lr=1e-3))
     trainer = L.Trainer(
         max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, callbacks=[TrainingGuard()],
+        enable_model_summary=False, callbacks=[TrainingGuard(), TrainingLoop(8)],
     )  # fmt: skip
-    trainer.fit(model, datamodule=SineDataModule(batch_size=200, steps_per_call=8))
+    trainer.fit(model, datamodule=SineDataModule(batch_size=200))
     assert checks == [torch.Size([8]), torch.Size([2])]  # 10 steps in 2 calls
 
 
@@ -212,3 +218,19 @@ def test_eight_steps_per_call_train_exactly_as_one_step_per_call_on_the_gpu(tmp_
     fused, fused_metrics = train_in(tmp_path / "k8", *case, "steps_per_call=8")
     assert_same_weights(fused, one_step)
     assert fused_metrics == one_step_metrics
+
+
+def test_lightning_accumulates_and_clips_only_for_modules_that_do_not_run_their_own_steps():
+    """One place for both keys, for any module: Lightning's for automatic optimization; the
+    loop's (TrainingLoop) for a FusedStepsModule, with Lightning's off."""
+    keys = ["trainer.accumulate_grad_batches=4", "trainer.gradient_clip_val=0.5"]
+    base = ["experiment=polynomial", "paths.output_dir=unused", *keys]
+    fused = build_trainer(compose_config(base), logger=False)
+    assert (fused.accumulate_grad_batches, fused.gradient_clip_val) == (1, None)
+    (loop,) = [c for c in fused.callbacks if isinstance(c, TrainingLoop)]
+    assert (loop.accumulate_grad_batches, loop.gradient_clip_val) == (4, 0.5)
+    automatic = "model._target_=lightning.pytorch.demos.boring_classes.BoringModel"
+    plain = build_trainer(compose_config([*base, automatic]), logger=False)
+    assert (plain.accumulate_grad_batches, plain.gradient_clip_val) == (4, 0.5)
+    (loop,) = [c for c in plain.callbacks if isinstance(c, TrainingLoop)]
+    assert (loop.accumulate_grad_batches, loop.gradient_clip_val) == (1, None)

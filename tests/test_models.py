@@ -7,6 +7,7 @@ from torch import nn
 
 from litlab.callbacks import TrainingTime
 from litlab.data.sine import SineDataModule
+from litlab.data.training_loader import TrainingLoop
 from litlab.models.classifier import Classifier
 from litlab.models.epoch_mean import EpochMean
 from litlab.models.functional import stable_softmax
@@ -138,10 +139,10 @@ def test_regression_train_loss_is_the_sample_mean_of_the_epochs_step_losses():
                 steps.append((loss, sum(sizes)))
 
     model = RegressionModule(Polynomial3(), functools.partial(torch.optim.SGD, lr=1e-3))
-    data = SineDataModule(batch_size=300, seed=0, steps_per_call=3)
+    data = SineDataModule(batch_size=300, seed=0)
     trainer = L.Trainer(
         max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, callbacks=[RecordSteps()],
+        enable_model_summary=False, callbacks=[RecordSteps(), TrainingLoop(3)],
     )  # fmt: skip
     trainer.fit(model, datamodule=data)
     assert [n for _, n in steps] == [300] * 6 + [200]

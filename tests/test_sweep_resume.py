@@ -123,8 +123,9 @@ def test_a_sweep_stopped_by_sigterm_in_its_third_job_is_finished_bit_for_bit(tmp
     assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
     assert f"finish the sweep with: litlab resume {sweep}" in err
     interrupted = sweep / "2" / "checkpoints" / "interrupted.ckpt"
-    order = torch.load(interrupted, weights_only=True)["SineDataModule"]
-    if "calls_done" not in order:  # the data module saves its position only inside an epoch
+    loops = torch.load(interrupted, weights_only=True)["loops"]["fit_loop"]["state_dict"]
+    (order,) = loops.get("combined_loader", [{}])  # the training loader's (Lightning's protocol)
+    if "calls_done" not in order:  # the loader saves its position only inside an epoch
         pytest.skip("SIGTERM arrived at an epoch's end, not inside one")
     assert statuses(sweep) == {"0": "completed", "1": "completed", "2": "interrupted"}
 

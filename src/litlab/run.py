@@ -8,13 +8,15 @@ from typing import Any
 
 import lightning as L
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from litlab.console import print_config, print_summary, quiet_library_noise
 from litlab.cuda_check import drop_nvml_check_without_driver
+from litlab.data.training_loader import TrainingLoop
 from litlab.errors import ConfigValueError, UserError
+from litlab.models.fused_steps import FusedStepsModule
 from litlab.runs.results import write_metrics
 from litlab.runs.sweep_job import is_multirun
 from litlab.seeding import seed_run
@@ -40,18 +42,45 @@ def instantiate_group(cfg: DictConfig, group: str) -> list[Any]:
     return [build(cfg, f"{group}.{name}") for name, entry in entries.items() if entry is not None]
 
 
+# The trainer's keys a FusedStepsModule's loop takes over from Lightning, and Lightning's values
+# then (it refuses others under manual optimization).
+LIGHTNING_LOOP_OFF = dict(
+    accumulate_grad_batches=1, gradient_clip_val=None, gradient_clip_algorithm=None
+)
+LOOP_KEYS = tuple(LIGHTNING_LOOP_OFF)
+
+
+def runs_own_steps(cfg: DictConfig) -> bool:
+    """Whether ``cfg.model`` is a module that runs its optimizer steps itself
+    (``FusedStepsModule``): Lightning's accumulation and clipping are then off."""
+    target = OmegaConf.select(cfg, "model._target_")
+    try:
+        return isinstance(target, str) and issubclass(get_class(target), FusedStepsModule)
+    except (ImportError, ValueError):  # not a class: building it says what is wrong
+        return False
+
+
 def build_trainer(cfg: DictConfig, **overrides: Any) -> L.Trainer:
-    """Lightning's Trainer from ``cfg.trainer`` (``overrides`` replace its arguments), with
-    Lightning's own gradient accumulation and clipping off: litlab's modules run the optimizer
-    steps in ``training_step`` (manual optimization, where Lightning refuses both).
-    ``trainer.accumulate_grad_batches`` reaches the data module, which groups the batches of
-    each step (``conf/data``), and ``trainer.gradient_clip_*`` the module (``conf/model``)."""
-    if "callbacks" not in overrides:
-        overrides["callbacks"] = instantiate_group(cfg, "callbacks")
+    """Lightning's Trainer from ``cfg.trainer`` (``overrides`` replace its arguments), with the
+    training loader wrapped (``TrainingLoop``: resumable, and grouped into calls of
+    ``steps_per_call`` steps for a ``FusedStepsModule``).
+
+    ``trainer.accumulate_grad_batches`` and ``trainer.gradient_clip_*`` are the one place to
+    set them, for any module: a module with automatic optimization gets them from Lightning; a
+    ``FusedStepsModule`` runs its steps itself (manual optimization, where Lightning refuses
+    both), so ``TrainingLoop`` has the loader group the batches of each step and the module
+    clip, and Lightning's are off."""
+    callbacks = overrides.pop("callbacks", None)
+    if callbacks is None:
+        callbacks = instantiate_group(cfg, "callbacks")
+    own_steps = runs_own_steps(cfg)
+    loop = {key: OmegaConf.select(cfg, f"trainer.{key}") for key in LOOP_KEYS if own_steps}
+    overrides["callbacks"] = [*callbacks, TrainingLoop(cfg.get("steps_per_call", 1), **loop)]
     if "logger" not in overrides:
         overrides["logger"] = instantiate_group(cfg, "logger") or False
-    loop_off = dict(accumulate_grad_batches=1, gradient_clip_val=None, gradient_clip_algorithm=None)
-    return build(cfg, "trainer", **loop_off, **overrides)
+    if own_steps:
+        overrides = {**LIGHTNING_LOOP_OFF, **overrides}
+    return build(cfg, "trainer", **overrides)
 
 
 def best_checkpoint(trainer: L.Trainer) -> str | None:

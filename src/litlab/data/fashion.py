@@ -25,9 +25,9 @@ from torchvision import transforms
 from torchvision.datasets import FashionMNIST
 
 from litlab.data.fashion_files import DEBIAN_DIR, ensure_fashion_mnist
-from litlab.data.shuffle_state import ResumableShuffle
-from litlab.data.steps import StepBatches, steps_collate
-from litlab.data.tensor_batches import TensorBatches, batch_loader, step_loader
+from litlab.data.spawn_safe import SpawnSafeGenerator
+from litlab.data.steps import CallBatches, StepBatches
+from litlab.data.tensor_batches import TensorBatches, batch_loader
 from litlab.errors import ConfigValueError
 
 CLASSES = (
@@ -59,7 +59,7 @@ def check_workers(preload: bool, num_workers: int) -> None:
         )
 
 
-class FashionMNISTDataModule(ResumableShuffle, L.LightningDataModule):
+class FashionMNISTDataModule(SpawnSafeGenerator, L.LightningDataModule):
     """Preloaded tensors batched by index (``preload=True``), or torchvision's Dataset.
 
     ``augment``, when given, is applied to each training batch's images on the device (see
@@ -81,8 +81,6 @@ class FashionMNISTDataModule(ResumableShuffle, L.LightningDataModule):
         preload: bool = True,
         augment: BatchTransform | None = None,
         shuffle: bool = True,
-        steps_per_call: int = 1,
-        accumulate_grad_batches: int = 1,
     ) -> None:
         super().__init__()
         check_val_size(val_size)
@@ -90,8 +88,9 @@ class FashionMNISTDataModule(ResumableShuffle, L.LightningDataModule):
         self.save_hyperparameters(ignore=["augment"])
         self.classes = CLASSES  # names of labels 0-9 (the test figures' titles)
         self.augment = augment
-        # The training order; saved in checkpoints with the epoch's position (ResumableShuffle).
-        self.init_shuffle(seed)
+        # The training order's generator; the training loader keeps its state in checkpoints
+        # (litlab.data.training_loader).
+        self.generator = torch.Generator().manual_seed(seed)
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
@@ -157,21 +156,12 @@ class FashionMNISTDataModule(ResumableShuffle, L.LightningDataModule):
         return self._loader(dataset, self.hparams.batch_size)
 
     def train_dataloader(self) -> DataLoader:
-        """Each item: the batches (shuffled unless ``shuffle=False``) of ``steps_per_call``
-        optimizer steps, as ``StepBatches`` (``litlab.data.steps``)."""
+        """Batches shuffled (unless ``shuffle=False``) from the module's seeded generator."""
         hp = self.hparams
         if isinstance(self.train_set, TensorBatches):
-            return step_loader(
-                self.train_set, hp.batch_size, hp.steps_per_call, hp.accumulate_grad_batches,
-                shuffle=hp.shuffle, generator=self.generator, start_epoch=self.start_epoch,
-                whole_calls=self.processes > 1,
-            )  # fmt: skip
+            return batch_loader(self.train_set, hp.batch_size, hp.shuffle, self.generator)
         return self._loader(
-            self.train_set,
-            hp.batch_size * hp.steps_per_call * hp.accumulate_grad_batches,
-            shuffle=hp.shuffle,
-            generator=self.generator,
-            collate_fn=steps_collate(hp.batch_size, hp.accumulate_grad_batches),
+            self.train_set, hp.batch_size, shuffle=hp.shuffle, generator=self.generator
         )
 
     def val_dataloader(self) -> DataLoader:
@@ -184,8 +174,18 @@ class FashionMNISTDataModule(ResumableShuffle, L.LightningDataModule):
         return self._eval_loader(self.test_set)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """Augments training batches where they already are (on the GPU when training there)."""
-        if self.augment is None or not isinstance(batch, StepBatches):  # only training calls
+        """Augments training batches where they already are (on the GPU when training there):
+        a call's gathered images at once, or each of its batches, or one batch."""
+        trainer = self.trainer
+        if self.augment is None or trainer is None or not trainer.training:
             return batch
-        (images, labels), steps = batch
-        return StepBatches((self.augment(images), labels), steps)
+        if isinstance(batch, StepBatches):
+            (images, labels), steps = batch
+            return StepBatches((self.augment(images), labels), steps)
+        if isinstance(batch, CallBatches):
+            return CallBatches([self._augmented(b) for b in batch.batches], batch.steps)
+        return self._augmented(batch)
+
+    def _augmented(self, batch: Any) -> Any:
+        images, labels = batch
+        return self.augment(images), labels

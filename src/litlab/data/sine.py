@@ -8,8 +8,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from litlab.data.shuffle_state import ResumableShuffle
-from litlab.data.tensor_batches import TensorBatches, batch_loader, step_loader
+from litlab.data.spawn_safe import SpawnSafeGenerator
+from litlab.data.tensor_batches import TensorBatches, batch_loader
 
 
 class SineDataset(TensorBatches):
@@ -31,15 +31,13 @@ class SineDataset(TensorBatches):
         return self.tensors[1]
 
 
-class SineDataModule(ResumableShuffle, L.LightningDataModule):
-    """Shuffles with its own seeded generator, so the batch order depends on ``seed`` alone,
-    and a run resumed from any checkpoint goes on in that order (``ResumableShuffle``).
+class SineDataModule(SpawnSafeGenerator, L.LightningDataModule):
+    """Shuffles with its own seeded generator, so the batch order depends on ``seed`` alone
+    (the training loader keeps its state in checkpoints: ``litlab.data.training_loader``).
 
     ``passes_per_epoch`` makes one Lightning epoch several passes over the points (reshuffled
     each pass): Lightning's fixed cost per epoch dwarfs 10 steps of a cubic, so long epochs make
-    the same number of steps much cheaper. Each training item holds the batches of
-    ``steps_per_call`` optimizer steps of ``accumulate_grad_batches`` batches
-    (``litlab.data.steps``).
+    the same number of steps much cheaper.
     """
 
     def __init__(
@@ -49,26 +47,16 @@ class SineDataModule(ResumableShuffle, L.LightningDataModule):
         shuffle: bool = True,
         seed: int = 42,
         passes_per_epoch: int = 1,
-        steps_per_call: int = 1,
-        accumulate_grad_batches: int = 1,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.dataset = SineDataset(num_points)
-        self.init_shuffle(seed)
+        self.generator = torch.Generator().manual_seed(seed)
 
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
-        return step_loader(
-            self.dataset,
-            hp.batch_size,
-            hp.steps_per_call,
-            hp.accumulate_grad_batches,
-            hp.shuffle,
-            self.generator,
-            hp.passes_per_epoch,
-            self.start_epoch,
-            whole_calls=self.processes > 1,
+        return batch_loader(
+            self.dataset, hp.batch_size, hp.shuffle, self.generator, hp.passes_per_epoch
         )
 
     def test_dataloader(self) -> DataLoader:

@@ -1,37 +1,39 @@
 """The batches of several optimizer steps, handed to one ``training_step`` call at once.
 
 Lightning calls ``training_step`` once per item its training loader yields, and each call has a
-fixed cost of its own (hooks, progress, the loop's bookkeeping). The loaders here yield the rows
-of ``steps_per_call`` optimizer steps, each step ``accumulate_grad_batches`` batches, gathered
-with one indexing operation; the module takes them apart again as views and runs the steps
-(``litlab.models.fused_steps``). The batches are exactly those a one-batch-per-call loader would
-yield, in the same order: only the number of calls changes.
+fixed cost of its own (hooks, progress, the loop's bookkeeping). ``StepSampler`` groups the
+batches of any batch sampler into calls of ``steps_per_call`` optimizer steps, each step
+``accumulate`` batches; ``litlab.data.training_loader`` fetches each call's batches as one item,
+and the module takes them apart again and runs the steps (``litlab.models.fused_steps``). The
+batches are exactly those the loader would yield one by one, in the same order: only the number
+of calls changes.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
-from itertools import islice
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
-from torch.utils.data import Sampler, default_collate
+from torch.utils.data import Sampler
 
-BatchIndex = Tensor | slice
+BatchIndex = Any  # what a batch sampler yields: a list of indices, an index tensor, a slice
 StepSizes = tuple[tuple[int, ...], ...]  # the batch sizes of each optimizer step
 
 
-class StepIndices(NamedTuple):
-    """What a step sampler yields: the rows of one call, and how they split into steps."""
+class CallIndices(NamedTuple):
+    """What a step sampler yields: the index of each batch of one call, and how many of them
+    each optimizer step takes."""
 
-    rows: BatchIndex
-    steps: StepSizes
+    batches: tuple[BatchIndex, ...]
+    steps: tuple[int, ...]
 
 
 class StepBatches(NamedTuple):
-    """One call's tensors, their rows back to back, and the batch sizes of each step."""
+    """One call of preloaded tensors: their rows back to back (one gather), and the batch
+    sizes of each step."""
 
     tensors: tuple[Tensor, ...]
     steps: StepSizes
@@ -44,6 +46,47 @@ class StepBatches(NamedTuple):
         for step in self.steps:
             yield batches[start : start + len(step)]
             start += len(step)
+
+
+class CallBatches(NamedTuple):
+    """One call of any loader's batches (tuples, dicts, ...), each collated as the loader
+    collates it, and how many batches each optimizer step takes."""
+
+    batches: list[Any]
+    steps: tuple[int, ...]
+
+    def batches_by_step(self) -> Iterator[list[Any]]:
+        start = 0
+        for count in self.steps:
+            yield self.batches[start : start + count]
+            start += count
+
+
+def batches_by_step(item: Any) -> Iterator[list[Any]]:
+    """A training item's optimizer steps: a call's (``StepBatches``, ``CallBatches``), or one
+    plain batch as one step (a loader that was not grouped)."""
+    if isinstance(item, StepBatches | CallBatches):
+        return item.batches_by_step()
+    return iter([[item]])
+
+
+def samples_in(batch: Any) -> int:
+    """A batch's sample count, whatever its structure: the length of its first tensor."""
+    tensor = _first_tensor(batch)
+    if tensor is None:
+        raise TypeError(f"a training batch holds no tensor to count its samples: {type(batch)}")
+    return len(tensor)
+
+
+def _first_tensor(batch: Any) -> Tensor | None:
+    if isinstance(batch, Tensor):
+        return batch
+    items = batch.values() if isinstance(batch, Mapping) else batch
+    if isinstance(items, Sequence | type({}.values())) and not isinstance(items, str | bytes):
+        for item in items:
+            if (tensor := _first_tensor(item)) is not None:
+                return tensor
+    return None
 
 
 def split_into_steps(sizes: Sequence[int], accumulate: int) -> StepSizes:
@@ -66,71 +109,100 @@ def join_rows(indices: Sequence[BatchIndex]) -> BatchIndex:
     device = next((i.device for i in indices if isinstance(i, Tensor)), torch.device("cpu"))
     return torch.cat(
         [
-            torch.arange(i.start, i.stop, device=device) if isinstance(i, slice) else i
+            torch.arange(i.start, i.stop, device=device)
+            if isinstance(i, slice)
+            else torch.as_tensor(i, device=device)
             for i in indices
         ]
     )
 
 
-class StepSampler(Sampler[StepIndices]):
-    """Groups the batches of a batch-index sampler into calls of ``steps_per_call`` optimizer
-    steps of ``accumulate`` batches each. Accumulation windows start afresh every epoch, as
+class StepSampler(Sampler[CallIndices]):
+    """Groups the batches of a batch sampler into calls of ``steps_per_call`` optimizer steps
+    of ``accumulate`` batches each. Accumulation windows start afresh every epoch, as
     Lightning's own do, so the last call of an epoch may hold fewer steps, and its last step
     fewer batches.
 
-    ``start_epoch(calls)``, if given, is called as each epoch's order is about to be drawn and
-    returns how many calls to skip: a run resumed mid-epoch (``litlab.data.shuffle_state``).
+    The epoch's order is drawn at once when the epoch starts, and the random states it was
+    drawn from are kept (``epoch_start``): ``resume_at(states, calls)`` draws that order again
+    at the next epoch's start and skips the calls already trained on.
 
-    ``whole_calls``: fill the epoch's last call up with the epoch's first batches, so that every
-    call holds the same number of steps. DDP needs it: Lightning deals whole calls out to the
-    processes, which must all take as many steps (each ``backward`` averages the gradients
-    across them), as ``DistributedSampler`` repeats samples to give every process as many.
+    ``replicas`` > 1 (DDP): the epoch's last call is filled up with the epoch's first batches,
+    and the calls are dealt out, ``rank`` taking every ``replicas``-th (the first calls repeat
+    when they do not divide evenly), so that every process takes as many steps: each
+    ``backward`` averages the gradients across them.
     """
 
     def __init__(
         self,
-        batches: Sampler[BatchIndex],
+        batches: Iterable[BatchIndex],
         steps_per_call: int,
         accumulate: int,
-        start_epoch: Callable[[int], int] | None = None,
-        whole_calls: bool = False,
+        generators: Sequence[torch.Generator] = (),
+        replicas: int = 1,
+        rank: int = 0,
     ) -> None:
         if steps_per_call < 1 or accumulate < 1:
             raise ValueError(
                 f"steps_per_call ({steps_per_call}) and accumulate ({accumulate}) must be >= 1"
             )
         self.batches, self.steps_per_call, self.accumulate = batches, steps_per_call, accumulate
-        self.start_epoch, self.whole_calls = start_epoch, whole_calls
+        self.generators, self.replicas, self.rank = list(generators), replicas, rank
+        self.epoch_start: dict[str, Any] | None = None
+        self.skipped = 0  # calls of this epoch trained on before a resume
+        self._resume: tuple[dict[str, Any], int] | None = None
 
     @property
     def batches_per_call(self) -> int:
         return self.steps_per_call * self.accumulate
 
     def __len__(self) -> int:
-        return math.ceil(len(self.batches) / self.batches_per_call)
+        calls = math.ceil(len(self.batches) / self.batches_per_call)  # type: ignore[arg-type]
+        return math.ceil(calls / self.replicas)
 
-    def __iter__(self) -> Iterator[StepIndices]:
-        skip = self.start_epoch(len(self)) if self.start_epoch else 0
-        batches = iter(self.batches)  # draws the order as it goes, skipped calls included
-        for _ in islice(batches, skip * self.batches_per_call):
-            pass
-        first: list[BatchIndex] = []
-        while group := list(islice(batches, self.batches_per_call)):
-            first = first or group
-            if self.whole_calls and len(group) < self.batches_per_call:
-                group += (first * self.batches_per_call)[: self.batches_per_call - len(group)]
-            sizes = [batch_size_of(index) for index in group]
-            yield StepIndices(join_rows(group), split_into_steps(sizes, self.accumulate))
+    def random_states(self) -> dict[str, Any]:
+        """What the order is drawn from: the samplers' generators and torch's global RNG (a
+        ``RandomSampler`` without a generator draws its seed there)."""
+        return {"generators": [g.get_state() for g in self.generators],
+                "torch": torch.get_rng_state()}  # fmt: skip
 
+    def resume_at(self, states: dict[str, Any], calls: int) -> None:
+        self._resume = (states, calls)
 
-def steps_collate(batch_size: int, accumulate: int) -> Callable[[list[Any]], StepBatches]:
-    """A ``collate_fn`` for a ``DataLoader`` of per-sample items whose batch size is a whole
-    call's (``steps_per_call x accumulate x batch_size``): the samples are collated at once and
-    split back into batches of ``batch_size`` (only the epoch's last batch is shorter)."""
+    def __iter__(self) -> Iterator[CallIndices]:
+        resume, self._resume = self._resume, None
+        skip = 0
+        if resume is None:
+            self.epoch_start = self.random_states()
+            order = list(self.batches)
+        else:
+            self.epoch_start, skip = resume
+            for generator, state in zip(
+                self.generators, self.epoch_start["generators"], strict=True
+            ):
+                generator.set_state(state)
+            with torch.random.fork_rng(devices=[]):  # the global RNG stays where it was resumed
+                torch.set_rng_state(self.epoch_start["torch"])
+                order = list(self.batches)
+        calls = [
+            order[i : i + self.batches_per_call]
+            for i in range(0, len(order), self.batches_per_call)
+        ]
+        if self.replicas > 1:
+            calls = self._dealt(calls)
+        self.skipped = skip
+        return (self._call(batches) for batches in calls[skip:])
 
-    def collate_steps(samples: list[Any]) -> StepBatches:
-        full, rest = divmod(len(samples), batch_size)
-        sizes = [batch_size] * full + ([rest] if rest else [])
-        return StepBatches(tuple(default_collate(samples)), split_into_steps(sizes, accumulate))
+    def _dealt(self, calls: list[list[BatchIndex]]) -> list[list[BatchIndex]]:
+        per_call = self.batches_per_call
+        if calls and len(calls[-1]) < per_call:
+            calls[-1] = calls[-1] + (calls[0] * per_call)[: per_call - len(calls[-1])]
+        total = math.ceil(len(calls) / self.replicas) * self.replicas
+        calls = (calls * math.ceil(total / max(len(calls), 1)))[:total]
+        return calls[self.rank :: self.replicas]
 
-    return collate_steps
+    def _call(self, batches: list[BatchIndex]) -> CallIndices:
+        windows = range(0, len(batches), self.accumulate)
+        return CallIndices(
+            tuple(batches), tuple(len(batches[i : i + self.accumulate]) for i in windows)
+        )

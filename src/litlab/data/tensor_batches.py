@@ -10,13 +10,13 @@ batch with one indexing operation per tensor.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from litlab.data.steps import BatchIndex, StepBatches, StepIndices, StepSampler
+BatchIndex = Tensor | slice
 
 
 class TensorBatches(Dataset[tuple[Tensor, ...]]):
@@ -34,9 +34,7 @@ class TensorBatches(Dataset[tuple[Tensor, ...]]):
     def __len__(self) -> int:
         return len(self.tensors[0])
 
-    def __getitem__(self, index: BatchIndex | StepIndices) -> tuple[Tensor, ...] | StepBatches:
-        if isinstance(index, StepIndices):  # several steps' batches: still one gather
-            return StepBatches(self[index.rows], index.steps)
+    def __getitem__(self, index: BatchIndex) -> tuple[Tensor, ...]:
         return tuple(t[index] for t in self.tensors)
 
     def rows(self, indices: Tensor) -> TensorBatches:
@@ -55,15 +53,11 @@ class TensorBatches(Dataset[tuple[Tensor, ...]]):
 class BatchIndexSampler(Sampler[BatchIndex]):
     """Yields one batch of row indices at a time, ``passes`` passes over the rows per epoch.
 
-    Shuffled: a fresh permutation per pass, drawn from ``generator`` (owned by the data module,
-    which saves its state in checkpoints), so the order depends on the seed alone and a resumed
-    run continues it. The permutation is moved to ``device`` once per pass, so that batches of
-    data held on a GPU are gathered there. Unshuffled: contiguous slices (views, no copy).
-
-    ``len()`` is the number of batches per epoch, as Lightning needs. Under DDP (with
-    ``use_distributed_sampler``, Lightning's default) Lightning wraps this sampler in its
-    ``DistributedSamplerWrapper``, which deals whole batches out to the ranks: each rank gets
-    different full batches, as data parallelism needs.
+    Shuffled: a fresh permutation per pass, drawn from ``generator``, so the order depends on
+    the seed alone (the training loader keeps its state in checkpoints:
+    ``litlab.data.training_loader``). The permutation is moved to ``device`` once per pass, so
+    that batches of data held on a GPU are gathered there. Unshuffled: contiguous slices (views,
+    no copy). ``len()`` is the number of batches per epoch, as Lightning needs.
     """
 
     def __init__(
@@ -93,36 +87,24 @@ class BatchIndexSampler(Sampler[BatchIndex]):
             yield from order.split(self.batch_size)
 
 
-def batch_loader(dataset: TensorBatches, batch_size: int) -> DataLoader:
-    """A ``DataLoader`` over whole batches of ``dataset`` in order (validation, test; in the
-    main process, on its device)."""
-    sampler = BatchIndexSampler(len(dataset), batch_size, device=dataset.device)
-    return DataLoader(dataset, sampler=sampler, batch_size=None)
-
-
-def step_loader(
+def batch_loader(
     dataset: TensorBatches,
     batch_size: int,
-    steps_per_call: int,
-    accumulate: int,
-    shuffle: bool = True,
+    shuffle: bool = False,
     generator: torch.Generator | None = None,
     passes: int = 1,
-    start_epoch: Callable[[int], int] | None = None,
-    whole_calls: bool = False,
 ) -> DataLoader:
-    """A training ``DataLoader`` whose items are ``StepBatches``: the batches of
-    ``steps_per_call`` optimizer steps, gathered at once (``litlab.data.steps``).
-    ``start_epoch``, ``whole_calls``: see ``StepSampler``."""
-    batches = BatchIndexSampler(
+    """A ``DataLoader`` over whole batches of ``dataset`` (in the main process, on its device),
+    shuffled from ``generator`` if asked. For training, ``litlab.data.training_loader`` groups
+    its batches into calls of several optimizer steps, each call still one gather."""
+    sampler = BatchIndexSampler(
         len(dataset), batch_size, shuffle, generator, passes, device=dataset.device
     )
-    sampler = StepSampler(batches, steps_per_call, accumulate, start_epoch, whole_calls)
     return DataLoader(
         dataset, sampler=sampler, batch_size=None, generator=generator, collate_fn=as_gathered
     )
 
 
-def as_gathered(item: StepBatches) -> StepBatches:
+def as_gathered(batch: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
     """The dataset's answer as it is (the default would turn its tuples into lists)."""
-    return item
+    return batch

@@ -2,9 +2,9 @@
 
 Lightning's automatic optimization runs one optimizer step per ``training_step`` call, and each
 call costs a fixed amount of the framework's own bookkeeping (benchmarks/README.md; on a GPU
-at small batches it is most of the step). The loaders hand over the batches of several steps at
-once (``litlab.data.steps``), and ``training_step`` runs the loop the PyTorch fundamentals
-teach, once per step::
+at small batches it is most of the step). The training loader hands over the batches of several
+steps at once (any data module's: ``litlab.data.training_loader``), and ``training_step`` runs
+the loop the PyTorch fundamentals teach, once per step, whatever a batch is (a tuple, a dict)::
 
     for each batch of the step:  loss = f(batch); backward(loss x its share of the samples)
     clip the gradient; optimizer.step(); optimizer.zero_grad(); step-interval schedulers
@@ -13,8 +13,11 @@ Manual optimization (``self.manual_backward``, ``self.optimizers()``) keeps Ligh
 count, ``max_steps``, checkpoints, loggers and DDP's gradient averaging working. Lightning
 refuses its own gradient accumulation and clipping in this mode, so the module does both: the
 loader groups ``trainer.accumulate_grad_batches`` batches per step, and clipping arrives as
-``gradient_clip_val`` / ``gradient_clip_algorithm`` (``conf/model/*.yaml`` take them from the
-trainer config).
+``gradient_clip_val`` / ``gradient_clip_algorithm``: from the constructor, or else from the
+trainer config through ``TrainingLoop`` (both set up by ``run.build_trainer``).
+
+A subclass says what one batch's loss is (``batch_loss``) and what its optimizer is
+(``configure_optimizers``); the rest is Lightning's as usual.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from litlab.data.steps import StepBatches
+from litlab.data.steps import batches_by_step, samples_in
 from litlab.models.epoch_mean import EpochMean
 
 # Lightning calls these on every callback at every optimizer step (manual_backward and the
@@ -68,20 +71,21 @@ class FusedStepsModule(L.LightningModule):
         self.gradient_clip_val = gradient_clip_val
         self.gradient_clip_algorithm = gradient_clip_algorithm
 
-    def batch_loss(self, batch: tuple[Tensor, ...], stage: str) -> Tensor:
-        """The mean loss of one batch (and its metrics updated), for ``stage``."""
+    def batch_loss(self, batch: Any, stage: str) -> Tensor:
+        """The mean loss of one batch (as the loader yields it), for ``stage``."""
         raise NotImplementedError
 
-    def training_step(self, batch: StepBatches, batch_idx: int) -> dict[str, Tensor]:
-        """The call's optimizer steps, each over its batches; returns each step's loss."""
+    def training_step(self, batch: Any, batch_idx: int) -> dict[str, Tensor]:
+        """The call's optimizer steps, each over its batches; returns each step's loss. A plain
+        batch (a loader not grouped: ``litlab.data.training_loader``) is one step."""
         step_losses = []
         with only_callbacks_with_step_hooks(self.trainer):
             for step in self._steps_left(batch):
-                samples = sum(len(inputs) for inputs, *_ in step)
+                sizes = [samples_in(each) for each in step]
                 losses = []
-                for inputs, *rest in step:
-                    loss = self.batch_loss((inputs, *rest), "train")
-                    share = len(inputs) / samples  # 1 without accumulation
+                for each, size in zip(step, sizes, strict=True):
+                    loss = self.batch_loss(each, "train")
+                    share = size / sum(sizes)  # 1 without accumulation
                     losses.append(loss if share == 1 else loss * share)
                     self.manual_backward(losses[-1])
                 self.update_weights()
@@ -98,9 +102,9 @@ class FusedStepsModule(L.LightningModule):
         taken, as Lightning's own count is before it adds this call."""
         self.trainer.fit_loop.epoch_loop._batches_that_stepped = self.trainer.global_step - 1
 
-    def _steps_left(self, batch: StepBatches) -> list[list[tuple[Tensor, ...]]]:
+    def _steps_left(self, batch: Any) -> list[list[Any]]:
         """The call's steps, cut where ``trainer.max_steps`` ends training."""
-        steps = list(batch.batches_by_step())
+        steps = list(batches_by_step(batch))
         max_steps = self.trainer.max_steps
         if max_steps >= 0:
             steps = steps[: max(max_steps - self.trainer.global_step, 0)]

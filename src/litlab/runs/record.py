@@ -19,6 +19,7 @@ import lightning as L
 import torch
 
 from litlab.cuda_check import NVML_CUDA_CHECK
+from litlab.data.training_loader import accumulation
 from litlab.runs.folder import ORIGIN_ENV, RECORD_FILE, Run  # noqa: F401 - RECORD_FILE: its writer
 
 PACKAGES = ("torch", "lightning", "hydra-core", "omegaconf", "torchvision", "torchmetrics", "numpy")
@@ -64,8 +65,7 @@ def effective_batch_size(trainer: L.Trainer) -> dict[str, int | None]:
     (``data.batch_size`` is per device)."""
     hparams = getattr(trainer.datamodule, "hparams", {}) or {}
     batch_size = hparams.get("batch_size")
-    # the data module groups the batches of each step (Lightning's own accumulation is off)
-    accumulate = hparams.get("accumulate_grad_batches", trainer.accumulate_grad_batches)
+    accumulate = accumulation(trainer)  # Lightning's, or the loader's for fused steps
     parts = {
         "batch_size": batch_size,
         "accumulate_grad_batches": accumulate,

@@ -1,0 +1,288 @@
+"""The training loader Lightning gets: whatever a data module's ``train_dataloader`` returns,
+wrapped so that it resumes mid-epoch exactly and, for a module that runs several optimizer
+steps per call (``FusedStepsModule``), so that each item holds a call's batches.
+
+Lightning saves a training loader's ``state_dict()`` in the checkpoint's loop state and gives it
+back to ``load_state_dict()`` on resume (its "stateful loader" protocol, as torchdata's
+``StatefulDataLoader`` has it). ``TrainingLoader`` keeps the random states the epoch's order
+was drawn from and the calls trained on since: resumed, it draws the same order and skips them.
+
+``TrainingLoop``, a callback ``run.build_trainer`` adds to every run, wraps the data
+module's ``train_dataloader`` when training starts; a data module needs nothing for it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from itertools import islice
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.fabric.utilities.seed import pl_worker_init_function
+from lightning.fabric.utilities.types import _Stateful
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset
+
+from litlab.data.steps import (
+    CallBatches,
+    CallIndices,
+    StepBatches,
+    StepSampler,
+    batch_size_of,
+    join_rows,
+)
+from litlab.data.tensor_batches import TensorBatches
+
+
+class CallDataset(Dataset[StepBatches | CallBatches]):
+    """Answers a call's indices with its batches, each fetched and collated as the wrapped
+    loader would; preloaded ``TensorBatches`` answer the whole call with one gather."""
+
+    def __init__(
+        self, dataset: Dataset, collate_fn: Callable, auto_collation: bool, gather: bool
+    ) -> None:
+        self.dataset, self.collate_fn = dataset, collate_fn
+        self.auto_collation = auto_collation
+        self.gather = gather and isinstance(dataset, TensorBatches) and not auto_collation
+
+    def __getitem__(self, call: CallIndices) -> StepBatches | CallBatches:
+        if self.gather:
+            sizes = iter([batch_size_of(index) for index in call.batches])
+            steps = tuple(tuple(islice(sizes, count)) for count in call.steps)
+            return StepBatches(self.dataset[join_rows(call.batches)], steps)
+        return CallBatches([self._batch(index) for index in call.batches], call.steps)
+
+    def _batch(self, index: Any) -> Any:
+        """What ``DataLoader`` does for one batch (torch's ``_MapDatasetFetcher``)."""
+        if not self.auto_collation:
+            return self.collate_fn(self.dataset[index])
+        getitems = getattr(self.dataset, "__getitems__", None)
+        samples = getitems(index) if getitems else [self.dataset[i] for i in index]
+        return self.collate_fn(samples)
+
+
+def as_is(item: Any) -> Any:
+    return item
+
+
+def order_generators(loader: DataLoader) -> list[torch.Generator]:
+    """The generators a loader's order (and its workers' seeds) are drawn from."""
+    found = [loader.generator, getattr(loader.sampler, "generator", None)]
+    found.append(getattr(getattr(loader.batch_sampler, "sampler", None), "generator", None))
+    unique = {id(g): g for g in found if isinstance(g, torch.Generator)}
+    return list(unique.values())
+
+
+class TrainingLoader:
+    """A map-style ``DataLoader`` rebuilt around a ``StepSampler``: the same batches, the same
+    workers and pinning, in calls of ``steps_per_call x accumulate`` batches (``grouped``) or
+    one by one; resumable from any call (``state_dict`` / ``load_state_dict``).
+
+    A loader without a generator gets one (seeded from torch's initial seed) for its workers'
+    seeds, which ``DataLoader`` would otherwise draw from the global RNG at every epoch's start
+    -- a draw a resumed run would make at another point."""
+
+    def __init__(
+        self,
+        loader: DataLoader,
+        steps_per_call: int = 1,
+        accumulate: int = 1,
+        grouped: bool = True,
+        trainer: L.Trainer | None = None,
+    ) -> None:
+        self.loader, self.grouped, self.trainer = loader, grouped, trainer
+        auto_collation = loader.batch_sampler is not None
+        batches = loader.batch_sampler if auto_collation else loader.sampler
+        generator = loader.generator or torch.Generator().manual_seed(torch.initial_seed())
+        dealt = isinstance(loader.sampler, DistributedSampler)  # the user deals it out
+        replicas = 1 if trainer is None or dealt else trainer.world_size
+        rank = 0 if trainer is None or dealt else trainer.global_rank
+        self.sampler = StepSampler(
+            batches,
+            steps_per_call if grouped else 1,
+            accumulate if grouped else 1,
+            order_generators(loader) + ([generator] if loader.generator is None else []),
+            replicas,
+            rank,
+        )
+        worker_init_fn = loader.worker_init_fn
+        if worker_init_fn is None and int(os.environ.get("PL_SEED_WORKERS", 0)):
+            worker_init_fn = partial(pl_worker_init_function, rank=rank)  # as Lightning adds
+        dataset = CallDataset(loader.dataset, loader.collate_fn, auto_collation, gather=grouped)
+        self.calls = DataLoader(
+            dataset,
+            sampler=self.sampler,
+            batch_size=None,
+            collate_fn=as_is,
+            num_workers=loader.num_workers,
+            pin_memory=loader.pin_memory,
+            timeout=loader.timeout,
+            worker_init_fn=worker_init_fn,
+            multiprocessing_context=loader.multiprocessing_context,
+            generator=generator,
+            prefetch_factor=loader.prefetch_factor,
+            persistent_workers=loader.persistent_workers,
+        )
+        self.calls_done = 0  # calls of this epoch handed to the model (no prefetching counted)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self) -> Iterator[Any]:
+        # At the first item, not at iter(): Lightning calls iter() once more to see that the
+        # loader is iterable, and the order must be drawn once per epoch.
+        calls = iter(self.calls)  # draws the epoch's order (StepSampler.__iter__)
+        self.calls_done = self.sampler.skipped
+        for call in calls:
+            self.calls_done += 1
+            yield call if self.grouped else call.batches[0]
+
+    def _epoch_finished(self) -> bool:
+        """The loader's end, or Lightning's (``trainer.limit_train_batches``)."""
+        if self.calls_done >= len(self):
+            return True
+        trainer = self.trainer
+        return trainer is not None and trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"generators": self.sampler.random_states()["generators"]}
+        if self.sampler.epoch_start is not None and not self._epoch_finished():
+            state.update(epoch_start=self.sampler.epoch_start, calls_done=self.calls_done)
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        generators = self.sampler.generators
+        for generator, state in zip(generators, state_dict["generators"], strict=True):
+            generator.set_state(state)
+        if "epoch_start" in state_dict:
+            self.sampler.resume_at(state_dict["epoch_start"], state_dict["calls_done"])
+
+
+class GroupedIterable:
+    """Any other iterable of batches (an ``IterableDataset``'s loader, a loader of one's own),
+    its consecutive batches grouped into calls. It is not dealt out to DDP processes (as
+    Lightning does not deal out an iterable that is not a ``DataLoader``)."""
+
+    def __init__(self, batches: Iterable[Any], steps_per_call: int, accumulate: int) -> None:
+        self.batches, self.accumulate = batches, accumulate
+        self.per_call = steps_per_call * accumulate
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.batches) / self.per_call)  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[CallBatches]:
+        batches = iter(self.batches)
+        while group := list(islice(batches, self.per_call)):
+            windows = range(0, len(group), self.accumulate)
+            yield CallBatches(group, tuple(len(group[i : i + self.accumulate]) for i in windows))
+
+
+class StatefulGroupedIterable(GroupedIterable):
+    """A stateful iterable (e.g. torchdata's ``StatefulDataLoader``) grouped: its state, taken
+    between calls, is where the next call starts."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.batches.state_dict()  # type: ignore[attr-defined]
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.batches.load_state_dict(state_dict)  # type: ignore[attr-defined]
+
+
+def wrap_training_loader(
+    loader: Any, steps_per_call: int, accumulate: int, grouped: bool, trainer: L.Trainer | None
+) -> Any:
+    """The training loader Lightning gets for ``loader`` (see the module's docstring)."""
+    map_style = isinstance(loader, DataLoader) and not isinstance(loader.dataset, IterableDataset)
+    if map_style and not isinstance(loader, _Stateful):
+        return TrainingLoader(loader, steps_per_call, accumulate, grouped, trainer)
+    if not grouped or not isinstance(loader, Iterable) or isinstance(loader, dict | list):
+        return loader  # already resumable, or not one loader: as it is
+    if isinstance(loader, _Stateful):
+        return StatefulGroupedIterable(loader, steps_per_call, accumulate)
+    return GroupedIterable(loader, steps_per_call, accumulate)
+
+
+class _WrappedTrainDataloader:
+    """Stands in for a data module's ``train_dataloader`` method; hands a new wrapper the
+    state the callback was resumed with."""
+
+    def __init__(self, method: Callable[[], Any], callback: TrainingLoop) -> None:
+        self.__wrapped__ = method  # what Lightning's is_overridden looks at
+        self.callback = callback
+        self.trainer: L.Trainer | None = None
+        self.grouped = False
+
+    def __call__(self) -> Any:
+        callback = self.callback
+        loader = wrap_training_loader(
+            self.__wrapped__(), callback.steps_per_call, callback.accumulate_grad_batches,
+            self.grouped, self.trainer,
+        )  # fmt: skip
+        callback.loader = loader if isinstance(loader, TrainingLoader) else None
+        if callback.loader is not None and callback.resumed_state is not None:
+            callback.loader.load_state_dict(callback.resumed_state)
+        callback.resumed_state = None
+        return loader
+
+
+class TrainingLoop(L.Callback):
+    """Wraps the data module's training loader (``wrap_training_loader``): grouped into calls
+    of ``steps_per_call`` optimizer steps of ``accumulate_grad_batches`` batches for a module
+    that runs them itself (``FusedStepsModule``), one batch per item for any other. Such a
+    module also gets ``gradient_clip_*`` here, unless it was built with its own.
+
+    Lightning gives a loader its state back only when resuming mid-epoch; the generators the
+    next epoch's order is drawn from are needed after an epoch's end too, so the callback
+    keeps the loader's state in checkpoints as well, and hands it to the loader it wraps.
+    """
+
+    def __init__(
+        self,
+        steps_per_call: int = 1,
+        accumulate_grad_batches: int = 1,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        self.steps_per_call = steps_per_call
+        self.accumulate_grad_batches = accumulate_grad_batches or 1
+        self.gradient_clip_val = gradient_clip_val
+        self.gradient_clip_algorithm = gradient_clip_algorithm
+        self.loader: TrainingLoader | None = None
+        self.resumed_state: dict[str, Any] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"loader": self.loader.state_dict()} if self.loader is not None else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.resumed_state = state_dict.get("loader")
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        from litlab.models.fused_steps import FusedStepsModule
+
+        fused = isinstance(pl_module, FusedStepsModule)
+        if fused and pl_module.gradient_clip_val is None:
+            pl_module.gradient_clip_val = self.gradient_clip_val
+            pl_module.gradient_clip_algorithm = self.gradient_clip_algorithm
+        datamodule = trainer.datamodule
+        if stage != "fit" or datamodule is None:
+            return
+        wrapped = vars(datamodule).get("train_dataloader")
+        if not isinstance(wrapped, _WrappedTrainDataloader):
+            wrapped = _WrappedTrainDataloader(datamodule.train_dataloader, self)
+            datamodule.train_dataloader = wrapped
+        wrapped.trainer, wrapped.callback = trainer, self
+        wrapped.grouped = fused
+
+
+def accumulation(trainer: L.Trainer) -> int:
+    """Batches per optimizer step: grouped by the loader for a module that runs its steps
+    itself, else Lightning's."""
+    module = trainer.lightning_module
+    if module is not None and not module.automatic_optimization:
+        for callback in trainer.callbacks:
+            if isinstance(callback, TrainingLoop):
+                return callback.accumulate_grad_batches
+    return trainer.accumulate_grad_batches
