@@ -61,12 +61,12 @@ def run_train(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[s
     )
 
 
-def run_folder(result: subprocess.CompletedProcess[str]) -> Path:
-    """The folder train.py says it wrote (the last line of every run names it)."""
-    match = re.search(r"^Run folder: (.+)$", result.stdout, flags=re.MULTILINE)
-    assert match, (
-        f"no run folder printed\nstdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}"
-    )
+def run_folder(result: subprocess.CompletedProcess[str] | str) -> Path:
+    """The folder train.py says it wrote (the last line of every run names it), from a
+    finished process or from what an in-process run printed."""
+    stdout, stderr = (result, "") if isinstance(result, str) else (result.stdout, result.stderr)
+    match = re.search(r"^Run folder: (.+)$", stdout, flags=re.MULTILINE)
+    assert match, f"no run folder printed\nstdout:\n{stdout[-3000:]}\nstderr:\n{stderr[-3000:]}"
     return Path(match.group(1))
 
 

@@ -20,7 +20,7 @@ import torch
 from litlab import run as run_module
 from litlab.cli import main as litlab_main
 
-from .conftest import REPO
+from .conftest import REPO, run_folder
 from .test_fused_steps import SigtermAfterCall
 
 README = (REPO / "README.md").read_text()
@@ -169,3 +169,25 @@ def test_a_sweep_ends_with_its_summary_and_litlab_runs_lists_it(experiment, plai
     listing = capsys.readouterr().out
     assert listing.count("blobs") >= 3  # the single run and both jobs
     assert "model.lr=0.03" in listing
+
+
+def test_rerun_and_resume_need_the_users_config_folder_named_again(experiment, plain, capsys):
+    """The run tools trust the config folders named on their own command line only: without
+    ``--config-dir`` the user's targets are refused in one line; with it the run trains again,
+    and a completed run resumes further."""
+    conf = str(experiment.root / "my_experiments" / "conf")
+    capsys.readouterr()
+    assert litlab_main(["rerun", str(plain), "trainer.max_epochs=1"]) == 2
+    refused = capsys.readouterr().err.strip().splitlines()
+    assert len(refused) == 1 and refused[0].startswith("error:") and "--config-dir" in refused[0]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(REPO)
+        code = litlab_main(["rerun", str(plain), "--config-dir", conf, "trainer.max_epochs=1"])
+        assert code == 0
+        again = run_folder(capsys.readouterr().out)
+        assert "val/acc" in json.loads((again / "metrics.json").read_text())
+        code = litlab_main(["resume", str(plain), "--config-dir", conf, "trainer.max_epochs=3"])
+        assert code == 0
+        resumed = run_folder(capsys.readouterr().out)
+    assert json.loads((resumed / "status.json").read_text())["status"] == "completed"
+    assert torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 2
