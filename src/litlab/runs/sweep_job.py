@@ -18,7 +18,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from litlab.runs.checkpoints import newest_checkpoint
-from litlab.runs.status import FAILED, STATUS_FILE, recording_status
+from litlab.runs.status import FAILED, PRUNED, STATUS_FILE, recording_status
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,13 @@ def run_recorded(cfg: DictConfig, task: Callable[[DictConfig], float | None]) ->
     try:
         with recording_status(run_dir) as outcome:
             value = task(cfg)
-    except Exception:  # the job's own failure, recorded by recording_status
-        log.exception("job failed")
+    except Exception:  # the job's own failure (or its pruning), recorded by recording_status
+        if outcome.status != PRUNED:
+            log.exception("job failed")
     if outcome.status == FAILED:
         log.error("job failed, recorded in %s: %s", run_dir / STATUS_FILE, outcome.error)
+        return None
+    if outcome.status == PRUNED:
+        log.info("job pruned: %s", outcome.error)
         return None
     return value
