@@ -214,14 +214,14 @@ if OptunaSweeper is not None:
         """litlab's Optuna sweeper, continuing its study: trials interrupted while running run
         again in their own folders, then new trials until the study holds ``n_trials``."""
 
-        def open_study(self, load: bool = False) -> Any:
+        def open_study(self) -> Any:
             if self.storage_config is None:
                 raise UserError(
                     "this search kept its Optuna study in memory (hydra.sweeper.storage=null): "
                     "there is no study to continue"
                 )
             check_targets(self.config)
-            return super().open_study(load=False)  # no trial asked yet: an empty study
+            return super().open_study()  # no trial asked yet: an empty study
 
         def before_search(self, study: Any) -> None:
             from optuna.trial import TrialState
@@ -237,8 +237,8 @@ if OptunaSweeper is not None:
                 strays = ", ".join(sorted(strays, key=int))
                 raise UserError(f"job folders {strays} of {self.sweep_dir} have no trial in the "
                                 f"study {self.study_name}")  # fmt: skip
-            running = [t for t in trials if t.state == TrialState.RUNNING
-                       and read_status(self.sweep_dir / str(t.number)).status != RUNNING]  # fmt: skip
+            running = [t for t in trials if t.state == TrialState.RUNNING and  # job not alive
+                       read_status(self.sweep_dir / str(t.number)).status != RUNNING]  # fmt: skip
             log.info(f"Resuming the study {self.study_name}: {len(trials)} trials, of which "
                      f"{len(running)} interrupted; {self.n_trials} in all")  # fmt: skip
             for trial in running:  # with the overrides in its folder's order, if it has one

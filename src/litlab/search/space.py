@@ -1,7 +1,8 @@
 """The search space, written as Hydra sweeps (the shape ``hparams_search`` configs have always
 had), as Optuna distributions: ``choice(a, b)`` or ``a,b`` -> categorical, ``interval(lo, hi)``
 -> uniform (``tag(log, interval(...))``: log-uniform), ``range(lo, hi, step)`` -> a stepped
-uniform. Whole-number bounds give an integer distribution."""
+uniform (integer when its bounds and step are). Hydra reads an interval's bounds as floats:
+whole numbers are drawn with ``range``."""
 
 from __future__ import annotations
 
@@ -43,10 +44,7 @@ def stepped(sweep: RangeSweep) -> BaseDistribution:
 
 
 def interval(sweep: IntervalSweep) -> BaseDistribution:
-    log = "log" in sweep.tags
-    if isinstance(sweep.start, int) and isinstance(sweep.end, int):
-        return IntDistribution(sweep.start, sweep.end, log=log)
-    return FloatDistribution(float(sweep.start), float(sweep.end), log=log)
+    return FloatDistribution(float(sweep.start), float(sweep.end), log="log" in sweep.tags)
 
 
 def distribution(override: Override) -> BaseDistribution:
@@ -60,7 +58,7 @@ def distribution(override: Override) -> BaseDistribution:
         return interval(sweep)
     raise ConfigValueError(
         override.get_key_element(),
-        override.get_value_element_as_str(),
+        (override.input_line or "").partition("=")[2],
         "an Optuna search draws from choice(...), range(...) or interval(...), unshuffled",
     )
 

@@ -69,14 +69,17 @@ class OptunaSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config
         )
 
-    def open_study(self, load: bool = False) -> optuna.Study:
+    def open_study(self) -> optuna.Study:
+        """The study in its storage, created by the first sweeper that opens it."""
         self.sweep_dir.mkdir(parents=True, exist_ok=True)  # SQLite's file goes into it
-        kwargs = dict(study_name=self.study_name, storage=open_storage(self.storage_config),
-                      sampler=instantiate(self.sampler_config) if self.sampler_config else None,
-                      pruner=instantiate(self.pruner_config) if self.pruner_config else None)  # fmt: skip
-        if load:
-            return optuna.load_study(**kwargs)
-        return optuna.create_study(direction=self.direction, load_if_exists=True, **kwargs)
+        build = {"sampler": self.sampler_config, "pruner": self.pruner_config}
+        return optuna.create_study(
+            study_name=self.study_name,
+            storage=open_storage(self.storage_config),
+            direction=self.direction,
+            load_if_exists=True,
+            **{name: instantiate(config) if config else None for name, config in build.items()},
+        )
 
     def sweep(self, arguments: list[str]) -> None:
         try:
