@@ -143,9 +143,12 @@ def test_optuna_dashboard_serves_the_finished_search(search):
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        studies = poll(lambda: get_json(f"{base}/api/studies"), lambda found: bool(found))
+        studies = poll(
+            lambda: get_json(f"{base}/api/studies"),
+            lambda found: bool(found.get("study_summaries")),
+        )
         assert studies, f"no studies served: {process.stderr.read1().decode()[-2000:]}"
-        [study] = studies["studies"]
+        [study] = studies["study_summaries"]
         assert study["study_name"] == "fashion_mlp"
         with urllib.request.urlopen(f"{base}/api/studies/{study['study_id']}", timeout=10) as r:
             detail = json.loads(r.read())
