@@ -40,7 +40,28 @@ def test_a_sweep_optuna_cannot_draw_names_its_key():
         search_space({"lr": "shuffle(1,2)"}, [])
 
 
+def test_the_pruning_callback_reports_each_epoch_and_the_run_ends_pruned(make_cfg, monkeypatch):
+    """In-process: the callback as a search's job runs it, on a trial whose pruner stops it."""
+    from litlab.run import run
+    from litlab.runs.status import recording_status
+    from litlab.search import pruning
+
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(
+        lower=0.5, n_warmup_steps=1))  # fmt: skip
+    trial = study.ask()
+    monkeypatch.setattr(pruning, "current_trial", lambda: trial)  # what a job of a search finds
+    cfg = make_cfg("hparams_search=fashion_optuna", *TINY[1:4], "trainer.max_epochs=3",
+                   "model.optimizer.lr=0.000001", "logger=none")  # fmt: skip
+    with pytest.raises(optuna.TrialPruned), recording_status(cfg.paths.output_dir):
+        run(cfg)
+    status = json.loads((Path(cfg.paths.output_dir) / "status.json").read_text())
+    assert status["status"] == "pruned"
+    assert status["error"].startswith("pruned at epoch 1: val/acc=")
+    assert list(study.trials[0].intermediate_values) == [0, 1]  # epoch 0 is the warm-up
+
+
 # -- one small search: 2 workers (joblib), 6 trials, a journal file, a pruner --------------------
+# slow: two worker processes each import torch and Lightning; 3 minutes on a busy 2-core machine
 
 TINY = ["trainer.max_epochs=2", "trainer.limit_train_batches=2", "trainer.limit_val_batches=2",
         "trainer.limit_test_batches=1", "logger=none", "hidden_size=64", "data.batch_size=64",
@@ -81,6 +102,7 @@ def job_status(folder: Path) -> dict:
     return json.loads((folder / "status.json").read_text())
 
 
+@pytest.mark.slow
 def test_two_workers_finish_the_study_with_each_trial_recorded_once(search):
     trials = journal_study(search).trials
     assert [t.number for t in trials] == list(range(6))  # none lost, none twice, none extra
@@ -97,6 +119,7 @@ def test_two_workers_finish_the_study_with_each_trial_recorded_once(search):
     assert len({t["pid"] for t in times}) >= 2  # in worker processes, not one after the other
 
 
+@pytest.mark.slow
 def test_a_hopeless_trial_is_pruned_and_recorded_as_pruned(search):
     trials = journal_study(search).trials
     for trial in trials:
@@ -120,6 +143,7 @@ def test_a_hopeless_trial_is_pruned_and_recorded_as_pruned(search):
     assert best["best_value"] == pytest.approx(max(t.value or 0 for t in trials))
 
 
+@pytest.mark.slow
 def test_parallel_jobs_print_one_line_per_epoch_instead_of_progress_bars(searched):
     sweep, printed = searched
     completed = [n for n in range(6) if job_status(sweep / str(n))["status"] == "completed"]
@@ -129,6 +153,7 @@ def test_parallel_jobs_print_one_line_per_epoch_instead_of_progress_bars(searche
     assert "\r" not in printed  # no bar redrawn over its line (tqdm's "Epoch 0: ...\r")
 
 
+@pytest.mark.slow
 def test_optuna_dashboard_serves_the_finished_search(search):
     """The real `optuna-dashboard <journal file>`, on loopback; its trials over HTTP."""
     port = free_port()
