@@ -210,9 +210,28 @@ except ImportError:  # the sweeps extra (optuna) is not installed: no Optuna sea
 
 if OptunaSweeper is not None:
 
+    class CheckedLauncher:
+        """Checks each job's config for disallowed ``_target_``s before the launcher builds it."""
+
+        def __init__(self, launcher: Any, loader: Any, master: DictConfig) -> None:
+            self.launcher, self.loader, self.master = launcher, loader, master
+
+        def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Any:
+            try:
+                for overrides in job_overrides:
+                    check_targets(self.loader.load_sweep_config(self.master, list(overrides)))
+            except UserError as error:
+                exit_for_user_error(error)
+            return self.launcher.launch(job_overrides, initial_job_idx=initial_job_idx)
+
     class ResumeOptunaSweeper(OptunaSweeper):
         """litlab's Optuna sweeper, continuing its study: trials interrupted while running run
         again in their own folders, then new trials until the study holds ``n_trials``."""
+
+        def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
+            super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
+            loader = hydra_context.config_loader
+            self.launcher = CheckedLauncher(self.launcher, loader, config)
 
         def open_study(self) -> Any:
             if self.storage_config is None:
