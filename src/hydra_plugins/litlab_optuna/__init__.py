@@ -1,4 +1,4 @@
-"""litlab's Optuna sweeper (``hydra/sweeper=optuna``) under the names Hydra accepts: a sweeper
+"""litlab's Optuna sweeper (``hydra/sweeper=litlab_optuna``) under the names Hydra accepts: a sweeper
 must be defined in a module under ``hydra_plugins``. The code is in ``litlab.search`` (the
 search) and ``litlab.runs.sweep_resume`` (``litlab resume`` of a search)."""
 

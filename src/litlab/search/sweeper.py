@@ -49,7 +49,7 @@ def ending(result: JobReturn) -> tuple[TrialState, float | None]:
 
 
 class OptunaSweeper(Sweeper):
-    """``hydra/sweeper=optuna`` (conf/hydra/sweeper/optuna.yaml). ``sampler``, ``pruner`` and
+    """``hydra/sweeper=litlab_optuna`` (conf/hydra/sweeper/). ``sampler``, ``pruner`` and
     ``storage`` arrive as configs (``_recursive_: false``) and are built here."""
 
     def __init__(self, study_name: str, direction: str, n_trials: int, n_jobs: int = 1,
