@@ -1,6 +1,6 @@
-"""litlab's Optuna sweeper (``hydra/sweeper=litlab_optuna``) under the names Hydra accepts: a sweeper
-must be defined in a module under ``hydra_plugins``. The code is in ``litlab.search`` (the
-search) and ``litlab.runs.sweep_resume`` (``litlab resume`` of a search)."""
+"""litlab's Optuna sweeper (``hydra/sweeper=litlab_optuna``) under the names Hydra accepts: a
+sweeper must be defined in a module under ``hydra_plugins``. The code is in ``litlab.search``
+(the search) and ``litlab.runs.sweep_resume`` (``litlab resume`` of a search)."""
 
 from litlab.runs import sweep_resume
 

@@ -1,6 +1,6 @@
 """Where the study lives: ``hydra.sweeper.storage`` is an Optuna storage built with ``_target_``
-(``conf/hydra/sweeper/litlab_optuna/storage``: SQLite in the sweep folder, or Optuna's journal file), a
-database URL, or null (in memory: no resume, no pruning, no second process)."""
+(``conf/hydra/sweeper/litlab_optuna/storage``: SQLite in the sweep folder, or Optuna's journal
+file), a database URL, or null (in memory: no resume, no pruning, no second process)."""
 
 from __future__ import annotations
 
