@@ -7,12 +7,14 @@ concern's work.
 """
 
 from litlab.callbacks.figures import TestPredictionFigures
+from litlab.callbacks.job_lines import JobProgressBar
 from litlab.callbacks.polynomial import LeastSquaresReference
 from litlab.callbacks.reporting import LearningRateMonitor, ProgressBar, TrainingTime
 from litlab.callbacks.reproducibility import RunRecord
 from litlab.callbacks.safety import TrainingGuard
 
 __all__ = [
+    "JobProgressBar",
     "LeastSquaresReference",
     "LearningRateMonitor",
     "ProgressBar",

@@ -24,7 +24,8 @@ from typing import Any
 from litlab.runs.results import METRICS_FILE, write_json
 
 STATUS_FILE = "status.json"
-RUNNING, COMPLETED, FAILED, PRUNED = "running", "completed", "failed", "pruned"
+RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
+PRUNED = "pruned"  # a search trial that Optuna's pruner stopped early (litlab.search.pruning)
 INTERRUPTED, INCOMPLETE, UNREADABLE = "interrupted", "incomplete", "unreadable"
 STATUSES = (COMPLETED, PRUNED, FAILED, INTERRUPTED, RUNNING, INCOMPLETE, UNREADABLE)
 INTERRUPTED_CHECKPOINT = Path("checkpoints") / "interrupted.ckpt"
@@ -57,6 +58,8 @@ def ending(exc: BaseException) -> tuple[str, str]:
         return INTERRUPTED, "Ctrl-C"
     if isinstance(exc, SystemExit) and exc.code == 1:  # Lightning exits 1 on Ctrl-C in its loops
         return INTERRUPTED, "Ctrl-C"
+    if type(exc).__name__ == "TrialPruned" and type(exc).__module__.startswith("optuna"):
+        return PRUNED, str(exc)  # optuna.TrialPruned, without importing optuna in every run
     if isinstance(exc, SystemExit):
         return FAILED, f"exit code {exc.code}"
     return FAILED, f"{type(exc).__name__}: {exc}".strip()

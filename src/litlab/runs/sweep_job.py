@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from litlab.errors import UserError
 from litlab.runs.checkpoints import newest_checkpoint
 from litlab.runs.log import job_log_handler
-from litlab.runs.status import FAILED, recording_status
+from litlab.runs.status import FAILED, PRUNED, recording_status
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +50,15 @@ def run_recorded(cfg: DictConfig, task: Callable[[DictConfig], float | None]) ->
             value = task(cfg)
     except UserError as error:  # its message says it all, as for a single run
         message = str(error)
-    except Exception:  # the job's own failure, recorded by recording_status
-        message = f"{outcome.error}{to_job_log()}"
+    except Exception:  # the job's own failure (or its pruning), recorded by recording_status
+        message = outcome.error if outcome.status == PRUNED else f"{outcome.error}{to_job_log()}"
     else:
         message = outcome.error  # diverged, by metrics.json
     if outcome.status == FAILED:  # one line, as a single run prints
         print(f"error: {message}", file=sys.stderr)
+        return None
+    if outcome.status == PRUNED:
+        log.info("job pruned: %s", message)
         return None
     return value
 

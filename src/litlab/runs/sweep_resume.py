@@ -6,9 +6,10 @@ Hydra's), into the same folder, with a resume sweeper in place of its own:
 - ``ResumeBasicSweeper`` (a grid): the jobs are numbered as Hydra's basic sweeper numbers them;
   jobs whose folder says ``completed`` are not launched again, the others are launched under their
   own numbers, into their own folders.
-- ``ResumeOptunaSweeper``: the study (kept in ``optuna.db`` in the sweep folder) is loaded; trials
-  that were running when the sweep stopped run again in their own folders and are told to the
-  study; then the search goes on toward ``n_trials`` in all.
+- ``ResumeOptunaSweeper``: the study (in the sweep folder, or wherever ``hydra.sweeper.storage``
+  keeps it) is loaded; trials that were running when the sweep stopped (and whose job is not
+  running now) run again in their own folders and are told to the study; then the search goes on
+  toward ``n_trials`` in all.
 
 A job that starts in a folder holding its own checkpoint continues from it (``sweep_job``): the
 same mechanism lets a requeued cluster job continue. Before anything runs, every job folder is
@@ -31,7 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from litlab.errors import UserError, exit_for_user_error
-from litlab.runs.status import COMPLETED, read_status
+from litlab.runs.status import COMPLETED, RUNNING, read_status
 from litlab.runs.stored_config import (
     SWEEP_RECORD,
     as_data,
@@ -45,11 +46,11 @@ from litlab.runs.stored_config import (
 log = logging.getLogger(__name__)
 
 BASIC = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
-OPTUNA = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
+OPTUNA = "hydra_plugins.litlab_optuna.OptunaSweeper"  # litlab.search.sweeper
 # A sweeper's _target_ must be under hydra_plugins (Hydra's rule): src/hydra_plugins/litlab_resume
 RESUME_SWEEPERS = {
     BASIC: "hydra_plugins.litlab_resume.ResumeBasicSweeper",
-    OPTUNA: "hydra_plugins.litlab_resume.ResumeOptunaSweeper",
+    OPTUNA: "hydra_plugins.litlab_optuna.ResumeOptunaSweeper",
 }
 # Hydra overrides of the sweep that the resume sets itself, or that a multirun does not use.
 REPLACED = ("hydra.mode", "hydra.sweep.dir", "hydra.run.dir", "hydra.sweeper._target_")
@@ -203,8 +204,8 @@ class ResumeBasicSweeper(Sweeper):
 
 
 try:
-    from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
-except ImportError:  # the sweeps extra is not installed: no Optuna searches to resume
+    from litlab.search.sweeper import OptunaSweeper, job_overrides
+except ImportError:  # the sweeps extra (optuna) is not installed: no Optuna searches to resume
     OptunaSweeper = ResumeOptunaSweeper = None
 
 if OptunaSweeper is not None:
@@ -223,66 +224,46 @@ if OptunaSweeper is not None:
                 exit_for_user_error(error)
             return self.launcher.launch(job_overrides, initial_job_idx=initial_job_idx)
 
-    def trial_overrides(trial: Any) -> list[str]:
-        """A trial's job overrides, as the Optuna sweeper writes them: params, then fixed ones."""
-        values = {**trial.params, **trial.user_attrs}
-        return [f"{name}={value}" for name, value in values.items()]
-
     class ResumeOptunaSweeper(OptunaSweeper):
-        """The Optuna sweeper, continuing its study: trials interrupted while running run again
-        in their own folders, then new trials until the study holds ``n_trials``."""
+        """litlab's Optuna sweeper, continuing its study: trials interrupted while running run
+        again in their own folders, then new trials until the study holds ``n_trials``."""
 
         def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
             super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
-            impl = self.sweeper
-            impl.launcher = CheckedLauncher(impl.launcher, hydra_context.config_loader, config)
+            loader = hydra_context.config_loader
+            self.launcher = CheckedLauncher(self.launcher, loader, config)
 
-        def sweep(self, arguments: list[str]) -> None:
-            try:
-                self._resume_trials()
-            except UserError as error:
-                exit_for_user_error(error)
-            return self.sweeper.sweep(arguments)
-
-        def _resume_trials(self) -> None:
-            import optuna
-            from optuna.trial import TrialState
-
-            impl = self.sweeper
-            if impl.storage is None:
+        def open_study(self) -> Any:
+            if self.storage_config is None:
                 raise UserError(
                     "this search kept its Optuna study in memory (hydra.sweeper.storage=null): "
                     "there is no study to continue"
                 )
-            check_targets(impl.config)
-            try:
-                study = optuna.load_study(study_name=impl.study_name, storage=impl.storage)
-            except KeyError:
-                return  # no trial was asked yet: the search starts at trial 0
-            trials = study.trials
-            sweep_dir, loader = Path(impl.config.hydra.sweep.dir), impl.hydra_context.config_loader
-            running = [trial for trial in trials if trial.state == TrialState.RUNNING]
+            check_targets(self.config)
+            return super().open_study()  # no trial asked yet: an empty study
+
+        def before_search(self, study: Any) -> None:
+            from optuna.trial import TrialState
+
+            trials = study.get_trials(deepcopy=False)
+            loader = self.hydra_context.config_loader
             for trial in trials:  # every folder holds its trial, before anything runs
-                to_run(sweep_dir / str(trial.number), trial.number, trial_overrides(trial),
-                       loader, impl.config)  # fmt: skip
-            numbers = [p.parent.name for p in sweep_dir.glob("*/.hydra")]
+                to_run(self.sweep_dir / str(trial.number), trial.number,
+                       job_overrides(trial, self.fixed), loader, self.config)  # fmt: skip
+            numbers = [p.parent.name for p in self.sweep_dir.glob("*/.hydra")]
             strays = [n for n in numbers if n.isdigit() and int(n) >= len(trials)]
             if strays:
                 strays = ", ".join(sorted(strays, key=int))
-                raise UserError(f"job folders {strays} of {sweep_dir} have no trial in the "
-                                f"study {impl.storage}")  # fmt: skip
-            log.info(f"Resuming the study {impl.study_name}: {len(trials)} trials, of which "
-                     f"{len(running)} interrupted; {impl.n_trials} in all")  # fmt: skip
+                raise UserError(f"job folders {strays} of {self.sweep_dir} have no trial in the "
+                                f"study {self.study_name}")  # fmt: skip
+            running = [t for t in trials if t.state == TrialState.RUNNING and  # job not alive
+                       read_status(self.sweep_dir / str(t.number)).status != RUNNING]  # fmt: skip
+            log.info(f"Resuming the study {self.study_name}: {len(trials)} trials, of which "
+                     f"{len(running)} interrupted; {self.n_trials} in all")  # fmt: skip
             for trial in running:  # with the overrides in its folder's order, if it has one
-                stored = sweep_dir / str(trial.number) / ".hydra"
+                stored = self.sweep_dir / str(trial.number) / ".hydra"
                 overrides = read_run(stored.parent).overrides if stored.is_dir() else None
-                [result] = impl.launcher.launch([overrides or trial_overrides(trial)], trial.number)
-                value = result.return_value if result.status.name == "COMPLETED" else None
-                if value is None:  # a failed job returns None (litlab.runs.sweep_job)
-                    study.tell(trial.number, state=TrialState.FAIL)
-                else:
-                    study.tell(trial.number, float(value))
-            impl.job_idx = len(trials)  # new trials get the next numbers, as the study does
-            impl.n_trials = max(0, impl.n_trials - len(trials))
-            if trials and hasattr(impl.sampler, "reseed_rng"):  # else a seeded sampler would
-                impl.sampler.reseed_rng()  # start its draws over, and repeat the first trials
+                self.run_trials(study, [trial], [overrides or job_overrides(trial, self.fixed)])
+            sampler = study.sampler
+            if trials and hasattr(sampler, "reseed_rng"):  # else a seeded sampler would start
+                sampler.reseed_rng()  # its draws over, and repeat the first trials
