@@ -1,11 +1,8 @@
 """The model of a run folder (README "The run folder"), the one reader of its files.
 
-``Run(folder)`` reads each file at first use and at most once: the config and overrides Hydra
-saved, status.json, metrics.json and run_record.json. A file that cannot be read makes the run
+``Run(folder)`` reads each file at first use, at most once; one that cannot be read makes the run
 ``unreadable`` (``Run.problem`` says why) instead of raising, so one bad folder never hides the
-others. ``find_run_folders`` and ``find_jobs`` are the one way to find run and job folders, and
-``parse_overrides`` the one way to read an override (Hydra's own parser). Nothing here imports
-torch, so the run tools start quickly and work on folders copied from another machine.
+others. No torch here: the run tools start quickly.
 """
 
 from __future__ import annotations
@@ -43,8 +40,7 @@ def one_line(error: BaseException) -> str:
 
 
 def parse_overrides(lines: Sequence[str]) -> list[tuple[str, str]]:
-    """``["+trainer.max_epochs=2", "~a", "model=mlp"]`` -> ``[("trainer.max_epochs", "2"),
-    ("~a", ""), ("model", "mlp")]``: each override's key (a group's with '.' for '/'), by
+    """``["+a.b=2", "~c", "model=mlp"]`` -> ``[("a.b", "2"), ("~c", ""), ("model", "mlp")]``, by
     Hydra's own parser; a UserError naming the one it cannot read."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -63,16 +59,20 @@ def parse_overrides(lines: Sequence[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"model": {"lr": 1}}`` -> ``{"model.lr": 1}``; lists stay values."""
-    if not isinstance(value, dict):
-        return {prefix: value}
-    if not value and prefix:
-        return {prefix: {}}
-    flat: dict[str, Any] = {}
-    for key, item in value.items():
-        flat |= flatten(item, f"{prefix}.{key}" if prefix else str(key))
-    return flat
+ABSENT: Any = object()  # a key one side lacks
+
+
+def config_changes(a: dict, b: dict, prefix: str = "") -> dict[str, tuple[Any, Any]]:
+    """Every dotted key whose value differs, in order: ``{"model.lr": (a's, b's)}`` (ABSENT
+    where one lacks it); a value of another type differs (1 and 1.0, true and 1)."""
+    changes = {}
+    for key in dict.fromkeys([*a, *b]):
+        x, y = a.get(key, ABSENT), b.get(key, ABSENT)
+        if isinstance(x, dict) and isinstance(y, dict):
+            changes |= config_changes(x, y, f"{prefix}{key}.")
+        elif type(x) is not type(y) or x != y:
+            changes[f"{prefix}{key}"] = (x, y)
+    return changes
 
 
 class Run:
@@ -127,12 +127,8 @@ class Run:
             self.problems.append(f"{OVERRIDES}: {error}")
             return {}
 
-    @property
-    def override_keys(self) -> list[str]:
-        return list(self.settings)
-
     def overrides_without(self, *keys: str) -> list[str]:
-        pairs = zip(self.overrides, self.override_keys, strict=False)
+        pairs = zip(self.overrides, self.settings, strict=False)
         return [line for line, key in pairs if key.lstrip("~") not in keys]
 
     @cached_property
