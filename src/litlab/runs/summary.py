@@ -1,10 +1,6 @@
-"""summary.csv, summary.md and summary.png of a multirun, built from its job folders alone.
-
-Written at the end of every multirun by ``SweepSummary`` (a Hydra callback, see
-conf/hydra/default.yaml) and rebuilt at any time, also for an interrupted sweep, by
-``litlab summary <sweep folder>`` (or its older name, ``litlab-summary``). A job folder that
-cannot be read is listed as ``unreadable``, with the reason, and the others are summarized.
-"""
+"""summary.csv, summary.md and summary.png of a multirun, from its job folders alone: written
+when a multirun ends (``SweepSummary``, a Hydra callback) and by ``litlab summary <sweep folder>``
+(also of an interrupted sweep). An unreadable job folder is listed as such, with the reason."""
 
 from __future__ import annotations
 
@@ -22,14 +18,9 @@ from omegaconf import DictConfig
 from litlab.errors import UserError
 from litlab.runs.folder import counted, find_jobs
 from litlab.runs.status import COMPLETED, FAILED, UNREADABLE
-from litlab.runs.sweep import GROUP_IGNORES, Job, group_jobs, mean_std, objective, rank_groups
+from litlab.runs.sweep import GROUP_IGNORES, Job, group_jobs, objective, rank_groups, stats_text
 
 log = logging.getLogger(__name__)
-
-
-def metric_names(jobs: Sequence[Job], first: str | None) -> list[str]:
-    names = sorted({name for job in jobs for name in job.metrics})
-    return sorted(names, key=lambda name: name != first)  # the optimized metric leads
 
 
 def write_csv(path: Path, jobs: Sequence[Job], metrics: Sequence[str]) -> None:
@@ -46,13 +37,6 @@ def write_csv(path: Path, jobs: Sequence[Job], metrics: Sequence[str]) -> None:
             )
 
 
-def format_stats(values: Sequence[float]) -> str:
-    if not values:
-        return "–"
-    mean, std = mean_std(values)
-    return f"{mean:.4g} ± {std:.2g} (n={len(values)})"
-
-
 def markdown(
     jobs: Sequence[Job],
     metrics: Sequence[str],
@@ -61,8 +45,7 @@ def markdown(
     figure: str | None = None,
     notes: Sequence[str] = (),
 ) -> str:
-    """The summary; ``figure``: the file name of the sweep figure to link, ``notes``: what it
-    leaves out."""
+    """``figure``: the file name of the sweep figure to link, ``notes``: what it leaves out."""
     readable = [job for job in jobs if job.status != UNREADABLE]
     groups, common = group_jobs(readable)
     groups = rank_groups(groups, metric, mode)
@@ -81,7 +64,7 @@ def markdown(
     for group in groups:
         cells = [group.setting[key] for key in varying]
         cells += [str(len(group.jobs)), str(len(group.completed))]
-        cells += [format_stats(group.values(name)) for name in metrics]
+        cells += [stats_text(group.values(name)) for name in metrics]
         lines.append("| " + " | ".join(cells) + " |")
     if figure:
         lines += ["", f"![{metric} by swept value, and as logged during training]({figure})"]
@@ -99,13 +82,17 @@ def markdown(
 
 
 def figure(sweep_dir: Path, jobs: Sequence[Job], metric: str | None) -> tuple[str | None, list]:
-    """Write summary.png: (its file name, or None without a figure; notes on what it leaves
-    out). A figure that cannot be drawn costs the figure, never the summary."""
-    from litlab.runs.sweep_figure import FIGURE_FILE, write_figure  # matplotlib: only here
+    """Write summary.png: its file name (None without a figure), and what it leaves out. A
+    figure that cannot be drawn costs the figure, never the summary."""
+    from litlab.runs.sweep_figure import FIGURE_FILE, build_figure  # matplotlib: only here
 
+    path = sweep_dir / FIGURE_FILE
+    path.unlink(missing_ok=True)  # an old one, if none is drawn now
     try:
         readable = [job for job in jobs if job.status != UNREADABLE]
-        drawn = write_figure(sweep_dir / FIGURE_FILE, readable, group_jobs(readable)[0], metric)
+        drawn = build_figure(readable, group_jobs(readable)[0], metric)
+        if drawn.figure is not None:
+            drawn.figure.savefig(path, dpi=100)
     except Exception as error:  # e.g. unreadable event files: the tables still matter
         log.warning("sweep figure not written: %s", error, exc_info=True)
         return None, [f"No figure: {type(error).__name__}: {error}"]
@@ -113,14 +100,14 @@ def figure(sweep_dir: Path, jobs: Sequence[Job], metric: str | None) -> tuple[st
 
 
 def write_summary(sweep_dir: str | Path) -> list[Job]:
-    """Write summary.csv, summary.md and summary.png into the sweep folder; return the jobs
-    found. Without jobs, write nothing."""
+    """Write summary.csv, .md and .png into the sweep folder (nothing without jobs); the jobs."""
     sweep_dir = Path(sweep_dir)
     jobs = find_jobs(sweep_dir)
     if not jobs:
         return jobs
     metric, mode = objective(jobs)
-    metrics = metric_names(jobs, metric)
+    names = sorted({name for job in jobs for name in job.metrics})
+    metrics = sorted(names, key=lambda name: name != metric)  # the optimized metric leads
     write_csv(sweep_dir / "summary.csv", jobs, metrics)
     figure_file, notes = figure(sweep_dir, jobs, metric)
     (sweep_dir / "summary.md").write_text(markdown(jobs, metrics, metric, mode, figure_file, notes))
@@ -158,7 +145,6 @@ def summarize(sweep_dir: Path) -> int:
 
 
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
-    """``litlab summary SWEEP_DIR``."""
     parser = subparsers.add_parser(
         "summary",
         help="rebuild a sweep's summary",

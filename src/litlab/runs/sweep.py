@@ -61,6 +61,14 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def stats_text(values: Sequence[float]) -> str:
+    """``0.8123 ± 0.01 (n=3)``; a dash without values."""
+    if not values:
+        return "–"
+    mean, std = mean_std(values)
+    return f"{mean:.4g} ± {std:.2g} (n={len(values)})"
+
+
 def objective(jobs: Sequence[Job]) -> tuple[str | None, str]:
     """The sweep's ``optimized_metric`` and ``optimized_metric_mode`` (from the job configs)."""
     job = next((job for job in jobs if job.config), None)
