@@ -11,7 +11,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from litlab.errors import UserError, exit_for_user_error
-from litlab.runs.folder import SWEEP_RECORD
+from litlab.runs.folder import SWEEP_RECORD, find_jobs
 from litlab.runs.results import METRICS_FILE
 from litlab.validation import MIN_OR_MAX, check_values
 
@@ -43,7 +43,7 @@ def check_run_folder(folder: Path) -> None:
 
 def check_sweep_folder(folder: Path) -> None:
     """A new sweep's folder must be new (its job folders would mix with another sweep's)."""
-    if (folder / SWEEP_RECORD).exists() or any(folder.glob("*/.hydra")):
+    if (folder / SWEEP_RECORD).exists() or find_jobs(folder):
         raise UserError(
             f"hydra.sweep.dir={str(folder)!r} already holds a sweep; a new sweep never writes "
             f"into one. Finish that sweep with: litlab resume {folder}"

@@ -54,28 +54,17 @@ def git_state(folder: Path) -> dict[str, Any]:
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
-def hydra_overrides() -> list[str] | None:
-    from hydra.core.hydra_config import HydraConfig
-
-    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else None
-
-
 def effective_batch_size(trainer: L.Trainer) -> dict[str, int | None]:
     """Samples per optimizer step: batch_size x accumulate_grad_batches x devices x nodes
     (``data.batch_size`` is per device)."""
     hparams = getattr(trainer.datamodule, "hparams", {}) or {}
     batch_size = hparams.get("batch_size")
     accumulate = accumulation(trainer)  # Lightning's, or the loader's for fused steps
-    parts = {
-        "batch_size": batch_size,
-        "accumulate_grad_batches": accumulate,
-        "devices": trainer.num_devices,
-        "num_nodes": trainer.num_nodes,
-    }
-    total = None
-    if batch_size is not None:
-        total = batch_size * accumulate * trainer.num_devices * trainer.num_nodes
-    return {"effective_batch_size": total, **parts}
+    devices, nodes = trainer.num_devices, trainer.num_nodes
+    total = None if batch_size is None else batch_size * accumulate * devices * nodes
+    return {"effective_batch_size": total, "batch_size": batch_size,
+            "accumulate_grad_batches": accumulate, "devices": devices,
+            "num_nodes": nodes}  # fmt: skip
 
 
 def determinism() -> dict[str, Any]:
@@ -105,6 +94,9 @@ def hardware(trainer: L.Trainer) -> dict[str, Any]:
 
 
 def build_run_record(trainer: L.Trainer, seed: int | None) -> dict[str, Any]:
+    from hydra.core.hydra_config import HydraConfig
+
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else None
     return {
         "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "seed": seed,
@@ -114,7 +106,7 @@ def build_run_record(trainer: L.Trainer, seed: int | None) -> dict[str, Any]:
         "hardware": hardware(trainer),
         "git": git_state(Path(__file__).resolve().parent),
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
-        "hydra_overrides": hydra_overrides(),
+        "hydra_overrides": overrides,
         # what `litlab rerun`/`resume` made it from: {"command": "rerun", "run": <folder>}
         "origin": json.loads(os.environ.get(ORIGIN_ENV, "null")),
     }
