@@ -14,17 +14,17 @@ from matplotlib import rcParams
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import NullLocator
 
 from litlab.plotting import (
-    CROSS,
     cross_at_foot,
     cross_handle,
+    cross_inside,
     declutter_ticks,
+    panels,
     set_title,
-    shared_prefix,
     show_y_range,
     spans_decades,
+    values_axis,
 )
 from litlab.runs.history import Points, read_history
 from litlab.runs.sweep import Group, Job, mean_std, stats_text, why_no_history
@@ -33,7 +33,6 @@ FIGURE_FILE = "summary.png"
 MAX_SERIES = 6  # more combinations of the other swept keys: one series, no legend
 MAX_LEGEND = 10
 DECADES_FOR_LOG = 2.0  # metric means: a log axis from two decades on
-VALUE_DECADES_FOR_LOG = 1.0  # swept values (learning rates): from one on
 CURVE_DECADES_FOR_LOG = 1.0  # logged curves (losses fall by decades): from one on
 BETTER = {"min": "lower is better", "max": "higher is better"}
 DID_NOT_COMPLETE = "did not complete"
@@ -45,15 +44,6 @@ SEED_MARKERS = ["o", "s", "^", "D", "v", "P"]
 class SweepFigure:
     figure: Figure | None
     notes: list[str] = field(default_factory=list)  # what the figure leaves out, and why
-
-
-def numbers(values: Sequence[str]) -> list[float] | None:
-    """The values as floats, or None if any of them is not a number."""
-    try:
-        parsed = [float(value) for value in values]
-    except ValueError:
-        return None
-    return parsed if all(math.isfinite(v) for v in parsed) else None
 
 
 def short(key: str) -> str:
@@ -74,9 +64,7 @@ def plot_by_value(ax: Axes, key: str, groups: Sequence[Group], metric: str, mode
     shown = [group for group in groups if group.values(metric)]
     left_out = [label(group.setting) for group in groups if not group.values(metric)]
     raw = list(dict.fromkeys(group.setting[key] for group in groups))
-    parsed = numbers(raw)
-    # where each value sits on the x axis: itself, or its place among the categories
-    position = dict(zip(raw, parsed or range(len(raw)), strict=True))
+    position, numeric = values_axis(ax, key, raw)
     series: dict[str, list[Group]] = {}
     for group in shown:
         others = {k: v for k, v in group.setting.items() if k != key}
@@ -89,7 +77,7 @@ def plot_by_value(ax: Axes, key: str, groups: Sequence[Group], metric: str, mode
         xs = [position[group.setting[key]] for group in members]
         means, stds = zip(*(mean_std(group.values(metric)) for group in members), strict=True)
         line = ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=name or None,
-                           linestyle="-" if parsed else "none")  # fmt: skip
+                           linestyle="-" if numeric else "none")  # fmt: skip
         for x, group in zip(xs, members, strict=True):  # every job's own value, faintly
             values = group.values(metric)
             all_values += values
@@ -101,16 +89,8 @@ def plot_by_value(ax: Axes, key: str, groups: Sequence[Group], metric: str, mode
             failed[x] = failed.get(x, 0) + len(group.jobs) - len(group.completed)
     if failed:
         cross_at_foot(ax, list(failed), list(failed.values()))
-    prefix = "" if parsed else shared_prefix(raw)
-    ax.set_xlabel(f"{key} = {prefix}<name>" if prefix else key)
     ax.set_ylabel(f"{metric} (mean ± std over seeds)")
     set_title(ax, f"{metric} by {short(key)}", BETTER.get(mode, ""))
-    if parsed and spans_decades(parsed, VALUE_DECADES_FOR_LOG):
-        ax.set_xscale("log")
-    # ticks at the swept values themselves, and nowhere else (no minor labels to collide)
-    ticks = [f"{v:g}" for v in parsed] if parsed else [v.removeprefix(prefix) for v in raw]
-    ax.set_xticks(list(position.values()), ticks)
-    ax.xaxis.set_minor_locator(NullLocator())
     if spans_decades(all_values, DECADES_FOR_LOG):
         ax.set_yscale("log")
     handles, _ = ax.get_legend_handles_labels()
@@ -183,10 +163,7 @@ def plot_curves(
             if job.status != "completed" and finite:
                 ends.append(finite[-1])
     set_curve_range(ax, histories, jobs)
-    if ends:  # at the last value it logged, kept inside the axis when it ran off it
-        low, high = ax.get_ylim()
-        ys = [min(max(value, low), high) for _, value in ends]
-        ax.plot([step for step, _ in ends], ys, clip_on=False, zorder=3, **CROSS)
+    cross_inside(ax, ends)  # at the last value each logged
     ax.set_xlabel("optimizer step")
     ax.set_ylabel(metric)
     set_title(ax, f"{metric} as logged", BETTER.get(mode, ""))
@@ -215,11 +192,7 @@ def build_figure(
     logged = {job.name: read_history(job.folder, metric) for job in jobs}
     histories = {name: points for name, points in logged.items() if points}
     without = [job for job in jobs if job.name not in histories]
-    panels = max(len(swept), 1) + (1 if histories else 0)
-    columns = min(panels, 3)
-    rows = math.ceil(panels / columns)
-    figure = Figure(figsize=(5.2 * columns, 4.0 * rows), layout="constrained")
-    axes = figure.subplots(rows, columns, squeeze=False).flatten()
+    figure, axes = panels(max(len(swept), 1) + (1 if histories else 0))
     notes: list[str] = []
     for ax, key in zip(axes[: len(swept)], swept, strict=True):
         left_out = plot_by_value(ax, key, groups, metric, mode)
@@ -228,9 +201,7 @@ def build_figure(
     if not swept:
         plot_jobs(axes[0], jobs, metric, mode)
     if histories:
-        plot_curves(axes[panels - 1], histories, groups, metric, mode)
-    for ax in axes[panels:]:
-        ax.set_visible(False)
+        plot_curves(axes[-1], histories, groups, metric, mode)
     declutter_ticks(figure)
     if without:
         notes.append(f"Curves of {metric} not shown: {why_no_history(without, metric)}.")
