@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
 from litlab.runs.folder import ABSENT, Run, config_changes, read_run
@@ -43,12 +42,6 @@ def record_rows(a: Run, b: Run) -> list[tuple[str, Any, Any]]:
     return rows
 
 
-def difference(a: float | None, b: float | None) -> str:
-    if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
-        return ""
-    return f"{b - a:+.4g}"
-
-
 def side_by_side(title: str, first: str = "") -> Table:
     t = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
               show_edge=False, pad_edge=False, collapse_padding=True)  # fmt: skip
@@ -76,12 +69,14 @@ def metrics_table(a: Run, b: Run) -> Table:
     t = side_by_side("Metrics", "metric")
     t.add_column("B − A", justify="right", no_wrap=True)
     for name in sorted(a.metrics.keys() | b.metrics.keys()):
-        value_a, value_b = a.metrics.get(name), b.metrics.get(name)
-        t.add_row(name, format_value(value_a), format_value(value_b), difference(value_a, value_b))
+        value_a, value_b = a.metrics.get(name, math.nan), b.metrics.get(name, math.nan)
+        change = f"{value_b - value_a:+.4g}" if math.isfinite(value_b - value_a) else ""
+        t.add_row(name, *(format_value(run.metrics.get(name)) for run in (a, b)), change)
     return t
 
 
-def print_diff(a: Run, b: Run, out: Console) -> None:
+def print_diff(a: Run, b: Run) -> int:
+    out = console()
     out.print(runs_table(a, b), "")
     differences = config_differences(a, b)
     if differences:
@@ -112,10 +107,6 @@ def print_diff(a: Run, b: Run, out: Console) -> None:
     if missing:
         out.print(f"No run_record.json in {' and '.join(missing)} (older run, or it failed "
                   "before it was set up).")  # fmt: skip
-
-
-def command(args: argparse.Namespace) -> int:
-    print_diff(read_run(args.run_a), read_run(args.run_b), console())
     return 0
 
 
@@ -128,4 +119,4 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("run_a", type=Path, metavar="RUN_A", help="a run folder")
     parser.add_argument("run_b", type=Path, metavar="RUN_B", help="another run folder")
-    parser.set_defaults(func=command)
+    parser.set_defaults(func=lambda args: print_diff(read_run(args.run_a), read_run(args.run_b)))

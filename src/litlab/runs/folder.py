@@ -145,12 +145,6 @@ class Run:
         return self._read(RECORD_FILE, json.loads, dict, None) or None
 
     @cached_property
-    def hydra(self) -> dict[str, Any]:
-        """``.hydra/hydra.yaml``'s ``hydra`` node (the choices made, the search path), or {}."""
-        node = self._read(HYDRA_CONFIG, read_yaml, dict, None) or {}
-        return node.get("hydra") if isinstance(node.get("hydra"), dict) else {}
-
-    @cached_property
     def run_status(self) -> RunStatus:
         status = read_status(self.folder)
         if status.status == UNREADABLE:
@@ -173,8 +167,9 @@ class Run:
 
     @cached_property
     def experiment(self) -> str:
-        """The experiment option Hydra chose, else the config's ``name``."""
-        choices = self.hydra.get("runtime", {}).get("choices", {})
+        """The experiment option Hydra chose (``.hydra/hydra.yaml``), else the config's name."""
+        hydra = (self._read(HYDRA_CONFIG, read_yaml, dict, None) or {}).get("hydra")
+        choices = hydra.get("runtime", {}).get("choices", {}) if isinstance(hydra, dict) else {}
         choice = choices.get("experiment") if isinstance(choices, dict) else None
         return str(choice or self.config.get("name") or "?")
 
@@ -225,10 +220,6 @@ def counted(runs: Sequence[Run], noun: str = "run") -> str:
     return f"{len(runs)} {noun}{plural}: " + ", ".join(f"{n} {s}" for s, n in counts.items())
 
 
-def is_run_folder(folder: Path) -> bool:
-    return (folder / CONFIG).is_file()
-
-
 def read_run(folder: str | Path, readable: bool = False) -> Run:
     """The run in ``folder``; a UserError if the folder is missing or not a run folder, or
     (``readable``) if a file of it cannot be read."""
@@ -240,7 +231,7 @@ def read_run(folder: str | Path, readable: bool = False) -> Run:
             f"{folder} is a sweep folder: finish it with litlab resume {folder}, or name one of "
             f"its jobs, {folder}/<job number>"
         )
-    if not is_run_folder(folder):
+    if not (folder / CONFIG).is_file():
         raise UserError(
             f"{folder} is not a run folder (no {CONFIG}); run folders are the ones train.py "
             "prints as 'Run folder: ...'"
@@ -254,7 +245,7 @@ def read_run(folder: str | Path, readable: bool = False) -> Run:
 def find_run_folders(root: Path) -> Iterator[Path]:
     """Every run folder under ``root`` (itself included), not looking inside run folders."""
     for current, subdirs, _ in os.walk(root):
-        if is_run_folder(Path(current)):
+        if (Path(current) / CONFIG).is_file():
             subdirs.clear()
             yield Path(current)
         else:

@@ -1,15 +1,9 @@
-"""``litlab rerun`` and ``litlab resume``: a run again, from its folder, as a new train.py run.
+"""``litlab rerun <run> [overrides]`` and ``litlab resume <run or sweep> [overrides]``.
 
-``litlab rerun <run> [overrides]``: the run's config plus the overrides, e.g. ``train=false``
-(test its best checkpoint) or ``seed=7``. ``litlab resume <run> [overrides]``: continue training
-from its newest checkpoint (``interrupted.ckpt`` or ``last.ckpt``), e.g. with
-``trainer.max_epochs=40``; ``litlab resume <sweep folder>``: finish the sweep in that folder
-(``litlab.runs.sweep_resume``).
-
-The new run is an ordinary train.py run (its own run folder, console, train.log), started with
-the stored run's overrides, the fixes that make the configs compose its stored config exactly
-(``stored_config.rebuild``), and the new overrides last; its ``run_record.json`` says where it
-came from (``origin``). Every ``_target_`` it would build is checked first (``check_targets``).
+The new run is an ordinary train.py run in its own folder, started with the stored run's
+overrides, the fixes that make conf/ compose its stored config exactly (``rebuild``), and the new
+overrides last; every ``_target_`` it would build is checked first. A sweep is finished in its
+own folder (``litlab.runs.sweep_resume``).
 """
 
 from __future__ import annotations
@@ -45,8 +39,7 @@ from litlab.runs.stored_config import (
     search_path,
 )
 
-LONGER = ("trainer.max_epochs", "trainer.max_steps", "trainer.max_time")  # what resumes a
-# completed run
+LONGER = ("trainer.max_epochs", "trainer.max_steps", "trainer.max_time")  # resume a completed run
 
 
 def global_groups(config_dirs: Sequence[Path]) -> set[str]:
@@ -66,8 +59,8 @@ def revisit_overrides(
     with ``new`` on top; prints what it added. Checks every ``_target_`` before returning."""
     run = read_run(folder, readable=True)
     keys = {key.lstrip("~") for key, _ in parse_overrides(new)}
-    # the stored values conf/ composes differently today, unless the new overrides set them
     check_stored(run)
+    # the stored values conf/ composes differently today, unless the new overrides set them
     fixes = [] if keys & global_groups(config_dirs) else rebuild(run, config_dirs)
     fixed = [key.lstrip("~") for key, _ in parse_overrides(fixes)]
     fixes = [fix for fix, key in zip(fixes, fixed, strict=True) if not touches(key, keys)]

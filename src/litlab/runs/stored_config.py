@@ -9,6 +9,7 @@ line's ``--config-dir``s, never a path stored in the folder), or a public litlab
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections.abc import Iterator, Sequence
@@ -126,8 +127,7 @@ def search_path(config_dirs: Sequence[Path]) -> list[str]:
 def compose_config(
     overrides: Sequence[str], with_hydra: bool = True, config_dirs: Sequence[Path] = ()
 ) -> DictConfig:
-    """What train.py composes from these overrides, in this checkout's conf/ (and
-    ``config_dirs``)."""
+    """What train.py composes from these overrides, in conf/ (and ``config_dirs``)."""
     if not (CONF_DIR.is_dir() and TRAIN_PY.is_file()):
         raise UserError(f"litlab works from a litlab checkout (conf/, train.py): none at {REPO}")
     everything = [*overrides, *search_path(config_dirs)]
@@ -153,10 +153,8 @@ def as_data(cfg: DictConfig) -> dict[str, Any]:
 
 def quote(value: Any) -> str:
     """A value in Hydra's override grammar; strings quoted, interpolations kept."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)  # null, true, false
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, list):
