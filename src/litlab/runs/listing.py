@@ -1,9 +1,5 @@
-"""``litlab runs [FOLDER]``: every run under a folder, one row each, read from the run folders.
-
-Rows: experiment, start time, status, overrides, the run's optimized metric and its test metric,
-and the folder; oldest first, or best first by ``--sort METRIC``; ``--csv`` for a spreadsheet.
-A folder whose files cannot be read is listed as ``unreadable``, with the reason.
-"""
+"""``litlab runs [FOLDER]``: every run under a folder, one row each, oldest first (or best
+first by ``--sort METRIC``); an unreadable folder is listed as such, with the reason."""
 
 from __future__ import annotations
 
@@ -83,9 +79,7 @@ def shared_overrides(runs: Sequence[Run]) -> list[str]:
     """The overrides every run has (shown once, under the table), when there are several."""
     if len(runs) < 2:
         return []
-    common = set(runs[0].overrides_without("experiment"))
-    for run in runs[1:]:
-        common &= set(run.overrides)
+    common = set(runs[0].overrides_without("experiment")).intersection(*(r.overrides for r in runs))
     return [o for o in runs[0].overrides if o in common]
 
 
@@ -94,13 +88,10 @@ def caption(runs: Sequence[Run]) -> str:
     parts = []
     for experiment in dict.fromkeys(run.experiment for run in runs):
         of = [run for run in runs if run.experiment == experiment]
-        optimized = next((r.optimized_metric for r in of if r.optimized_metric), None)
-        test = next((r.test_metric for r in of if r.test_metric), None)
+        optimized = next((r.optimized_metric for r in of if r.optimized_metric), "–")
+        test = next((r.test_metric for r in of if r.test_metric), "–")
         better = "higher" if of[0].optimized_mode == "max" else "lower"
-        parts.append(
-            f"{experiment}: optimized = {optimized or '–'} ({better} is better), "
-            f"test = {test or '–'}"
-        )
+        parts.append(f"{experiment}: optimized = {optimized} ({better} is better), test = {test}")
     shared = shared_overrides(runs)
     if shared:
         parts.append("every run: " + " ".join(shared))
@@ -114,10 +105,9 @@ def what(run: Run, shared: Sequence[str]) -> str:
         return run.problem
     hidden = ("experiment", "ckpt_path") if run.origin else ("experiment",)
     text = " ".join(o for o in run.overrides_without(*hidden) if o not in shared)
-    origin = run.origin
-    if origin:  # e.g. "resume of 2026-11-29/10-41-07-512345:"
-        source = "/".join(Path(str(origin.get("run"))).parts[-2:])
-        text = f"{origin.get('command')} of {source}: {text}"
+    if run.origin:  # e.g. "resume of 2026-11-29/10-41-07-512345:"
+        source = "/".join(Path(str(run.origin.get("run"))).parts[-2:])
+        text = f"{run.origin.get('command')} of {source}: {text}"
     return text or "–"
 
 

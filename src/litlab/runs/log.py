@@ -21,8 +21,7 @@ TERMINAL_CODES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # colours, cursor moves
 
 
 class LoggedStream:
-    """A console stream that also copies each line it prints into ``log``, except the text a
-    terminal overwrites: a progress bar redraws itself after a carriage return."""
+    """A console stream that also copies each line it prints into ``log``."""
 
     def __init__(self, stream: TextIO, log: TextIO) -> None:
         self.stream, self.log, self.line = stream, log, ""

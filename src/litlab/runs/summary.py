@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from litlab.errors import UserError
 from litlab.runs.folder import counted, find_jobs
 from litlab.runs.status import COMPLETED, FAILED, UNREADABLE
-from litlab.runs.sweep import GROUP_IGNORES, Job, group_jobs, objective, rank_groups, stats_text
+from litlab.runs.sweep import GROUP_IGNORES, Job, group_jobs, objective, stats_text
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,11 @@ def write_csv(path: Path, jobs: Sequence[Job], metrics: Sequence[str]) -> None:
             )
 
 
+def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(cells) + " |" for cells in (header, *rows)]
+    return [lines[0], "|" + "---|" * len(header), *lines[1:]]
+
+
 def markdown(
     jobs: Sequence[Job],
     metrics: Sequence[str],
@@ -48,7 +53,8 @@ def markdown(
     """``figure``: the file name of the sweep figure to link, ``notes``: what it leaves out."""
     readable = [job for job in jobs if job.status != UNREADABLE]
     groups, common = group_jobs(readable)
-    groups = rank_groups(groups, metric, mode)
+    sign = -1.0 if mode == "max" else 1.0  # best first; groups without a finished value last
+    groups.sort(key=lambda group: (group.mean(metric) is None, sign * (group.mean(metric) or 0)))
     varying = list(groups[0].setting) if groups else []
     lines = [
         "# Sweep summary",
@@ -59,25 +65,22 @@ def markdown(
     ]
     if common:
         lines += ["", "Shared by all jobs: " + " ".join(f"`{k}={v}`" for k, v in common.items())]
-    header = [*varying, "jobs", "completed", *metrics]
-    lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for group in groups:
-        cells = [group.setting[key] for key in varying]
-        cells += [str(len(group.jobs)), str(len(group.completed))]
-        cells += [stats_text(group.values(name)) for name in metrics]
-        lines.append("| " + " | ".join(cells) + " |")
+    rows = [[*(group.setting[key] for key in varying), str(len(group.jobs)),
+             str(len(group.completed)), *(stats_text(group.values(n)) for n in metrics)]
+            for group in groups]  # fmt: skip
+    lines += ["", *md_table([*varying, "jobs", "completed", *metrics], rows)]
     if figure:
         lines += ["", f"![{metric} by swept value, and as logged during training]({figure})"]
     if notes:
         lines += [""] + [f"- {note}" for note in notes]
     unfinished = [job for job in jobs if job.status != COMPLETED]
     if unfinished:
-        lines += ["", "## Jobs that did not complete", "", "| job | status | overrides | error |"]
-        lines.append("|---|---|---|---|")
-        for job in unfinished:
-            overrides = " ".join(f"{k}={v}" for k, v in job.settings.items() if k not in common)
-            error = (job.error or "").replace("|", "\\|").replace("\n", " ")
-            lines.append(f"| {job.name} | {job.status} | {overrides} | {error} |")
+        rows = [[job.name, job.status,
+                 " ".join(f"{k}={v}" for k, v in job.settings.items() if k not in common),
+                 (job.error or "").replace("|", "\\|").replace("\n", " ")]
+                for job in unfinished]  # fmt: skip
+        lines += ["", "## Jobs that did not complete", ""]
+        lines += md_table(["job", "status", "overrides", "error"], rows)
     return "\n".join(lines) + "\n"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import cycle
 
 from matplotlib import rcParams
 from matplotlib.axes import Axes
@@ -140,24 +141,20 @@ def plot_curves(
 ) -> None:
     """Every job's logged ``metric`` over the optimizer steps: one colour per setting, one line
     style and marker per seed; a job that did not complete ends in a black ×."""
-    cycle = [style["color"] for style in rcParams["axes.prop_cycle"]]
     jobs = [job for group in groups for job in group.jobs]
     seeds = dict.fromkeys(job.settings.get("seed", "") for job in jobs)  # one: no seed swept
     styles = {seed: (SEED_STYLES[i % len(SEED_STYLES)], SEED_MARKERS[i % len(SEED_MARKERS)])
               for i, seed in enumerate(seeds)}  # fmt: skip
-    colour: dict[int, str] = {}  # id(group) -> colour
+    drawn = [group for group in groups if any(job.name in histories for job in group.jobs)]
+    colours = cycle(style["color"] for style in rcParams["axes.prop_cycle"])
     setting_handles, ends = [], []
-    for group in groups:
-        for job in group.jobs:
-            points = histories.get(job.name)
-            if not points:
-                continue
-            if id(group) not in colour:
-                colour[id(group)] = cycle[len(colour) % len(cycle)]
-                name = label(group.setting) or "every job"
-                setting_handles.append(Line2D([], [], color=colour[id(group)], label=name))
+    for group, colour in zip(drawn, colours, strict=False):  # the colours cycle
+        name = label(group.setting) or "every job"
+        setting_handles.append(Line2D([], [], color=colour, label=name))
+        for job in (job for job in group.jobs if job.name in histories):
+            points = histories[job.name]
             linestyle, marker = styles[job.settings.get("seed", "")]
-            ax.plot(*zip(*points, strict=True), color=colour[id(group)], linestyle=linestyle,
+            ax.plot(*zip(*points, strict=True), color=colour, linestyle=linestyle,
                     marker=marker if len(points) < 20 else None, markersize=4)  # fmt: skip
             finite = [(step, value) for step, value in points if math.isfinite(value)]
             if job.status != "completed" and finite:
