@@ -52,10 +52,8 @@ def parse_overrides(lines: Sequence[str]) -> list[tuple[str, str]]:
         except Exception as error:  # noqa: BLE001 - Hydra's parse error says what is wrong
             raise UserError(f"cannot read the override {line!r}: {one_line(error)}") from error
         key = override.key_or_group.replace("/", ".")
-        if override.is_delete():
-            pairs.append((f"~{key}", ""))
-        else:
-            pairs.append((key, override.get_value_element_as_str()))
+        deleted = override.is_delete()
+        pairs.append((f"~{key}", "") if deleted else (key, override.get_value_element_as_str()))
     return pairs
 
 

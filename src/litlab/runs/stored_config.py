@@ -119,9 +119,8 @@ def check_targets(cfg: DictConfig, config_dirs: Sequence[Path] = ()) -> None:
 
 def search_path(config_dirs: Sequence[Path]) -> list[str]:
     """The override that adds ``config_dirs`` to Hydra's search path (train.py gets it too)."""
-    if not config_dirs:
-        return []
-    return ["hydra.searchpath=[" + ",".join(quote(f"file://{d}") for d in config_dirs) + "]"]
+    paths = ",".join(quote(f"file://{folder}") for folder in config_dirs)
+    return [f"hydra.searchpath=[{paths}]"] if config_dirs else []
 
 
 def compose_config(

@@ -102,24 +102,20 @@ def figure(sweep_dir: Path, jobs: Sequence[Job], metric: str | None) -> tuple[st
     return (FIGURE_FILE if drawn.figure is not None else None), drawn.notes
 
 
-def write_summary(sweep_dir: str | Path) -> list[Job]:
-    """Write summary.csv, .md and .png into the sweep folder (nothing without jobs); the jobs."""
-    sweep_dir = Path(sweep_dir)
+def summarize(sweep_dir: Path) -> int:
+    """Write summary.csv, .md and .png from the job folders and say where; the exit code: 1 if
+    any job failed (a pruned trial did not fail: the search stopped it)."""
+    if not sweep_dir.is_dir():
+        raise UserError(f"sweep folder {sweep_dir} does not exist")
     jobs = find_jobs(sweep_dir)
     if not jobs:
-        return jobs
+        raise UserError(f"no job folders (*/.hydra) in {sweep_dir}")
     metric, mode = objective(jobs)
     names = sorted({name for job in jobs for name in job.metrics})
     metrics = sorted(names, key=lambda name: name != metric)  # the optimized metric leads
     write_csv(sweep_dir / "summary.csv", jobs, metrics)
     figure_file, notes = figure(sweep_dir, jobs, metric)
     (sweep_dir / "summary.md").write_text(markdown(jobs, metrics, metric, mode, figure_file, notes))
-    return jobs
-
-
-def report(sweep_dir: Path, jobs: Sequence[Job]) -> int:
-    """Print where the summary is and return the exit code: 1 if any job failed (a pruned
-    trial did not fail: the search stopped it)."""
     failed = [job for job in jobs if job.status in (FAILED, UNREADABLE)]
     print(f"Sweep summary: {sweep_dir.resolve() / 'summary.md'} ({counted(jobs, 'job')})")
     for job in failed:
@@ -132,19 +128,8 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        code = report(sweep_dir, write_summary(sweep_dir))
-        if code:
-            sys.exit(code)  # SystemExit passes Hydra's callback guard; Hydra itself exits 0
-
-
-def summarize(sweep_dir: Path) -> int:
-    """Rebuild the summary of ``sweep_dir``; the exit code: 1 if any job failed."""
-    if not sweep_dir.is_dir():
-        raise UserError(f"sweep folder {sweep_dir} does not exist")
-    jobs = write_summary(sweep_dir)
-    if not jobs:
-        raise UserError(f"no job folders (*/.hydra) in {sweep_dir}")
-    return report(sweep_dir, jobs)
+        if find_jobs(sweep_dir) and summarize(sweep_dir):  # no jobs: nothing to summarize
+            sys.exit(1)  # SystemExit passes Hydra's callback guard; Hydra itself exits 0
 
 
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
