@@ -18,6 +18,7 @@ PLAIN = FuncFormatter(lambda value, _: f"{value:g}")  # 20, 300 rather than 2×1
 TITLE_CHARS = 44  # a longer title runs past the edge of a 5-inch panel
 CROSS = dict(marker="x", color="black", markersize=9, markeredgewidth=2, linestyle="none")
 FOOT = 0.04  # where crosses sit without a value: this far up the axis
+LINE_STYLES, MARKERS = ["-", "--", ":", "-."], ["o", "s", "^", "D", "v", "P"]
 VALUE_DECADES_FOR_LOG = 1.0  # values on the x axis (learning rates): a log axis from one on
 
 
@@ -95,6 +96,16 @@ def cross_inside(ax: Axes, points: Sequence[tuple[float, float]]) -> None:
         low, high = ax.get_ylim()
         ys = [min(max(y, low), high) for _, y in points]
         ax.plot([x for x, _ in points], ys, clip_on=False, zorder=3, **CROSS)
+
+
+def line_styles(values: Sequence[str], name: str) -> tuple[dict[str, tuple[str, str]], list]:
+    """A (line style, marker) for each distinct value, and their legend entries ``name=value``
+    (none for a single value)."""
+    styles = {v: (LINE_STYLES[i % len(LINE_STYLES)], MARKERS[i % len(MARKERS)])
+              for i, v in enumerate(dict.fromkeys(values))}  # fmt: skip
+    handles = [Line2D([], [], color="grey", linestyle=style, marker=marker, label=f"{name}={v}")
+               for v, (style, marker) in styles.items()]  # fmt: skip
+    return styles, handles if len(styles) > 1 else []
 
 
 def cross_handle(text: str) -> Line2D:

@@ -21,6 +21,7 @@ from litlab.plotting import (
     cross_handle,
     cross_inside,
     declutter_ticks,
+    line_styles,
     panels,
     set_title,
     show_y_range,
@@ -37,8 +38,6 @@ DECADES_FOR_LOG = 2.0  # metric means: a log axis from two decades on
 CURVE_DECADES_FOR_LOG = 1.0  # logged curves (losses fall by decades): from one on
 BETTER = {"min": "lower is better", "max": "higher is better"}
 DID_NOT_COMPLETE = "did not complete"
-SEED_STYLES = ["-", "--", ":", "-."]
-SEED_MARKERS = ["o", "s", "^", "D", "v", "P"]
 
 
 @dataclass
@@ -142,9 +141,7 @@ def plot_curves(
     """Every job's logged ``metric`` over the optimizer steps: one colour per setting, one line
     style and marker per seed; a job that did not complete ends in a black ×."""
     jobs = [job for group in groups for job in group.jobs]
-    seeds = dict.fromkeys(job.settings.get("seed", "") for job in jobs)  # one: no seed swept
-    styles = {seed: (SEED_STYLES[i % len(SEED_STYLES)], SEED_MARKERS[i % len(SEED_MARKERS)])
-              for i, seed in enumerate(seeds)}  # fmt: skip
+    styles, seed_handles = line_styles([job.settings.get("seed", "") for job in jobs], "seed")
     drawn = [group for group in groups if any(job.name in histories for job in group.jobs)]
     colours = cycle(style["color"] for style in rcParams["axes.prop_cycle"])
     setting_handles, ends = [], []
@@ -165,11 +162,7 @@ def plot_curves(
     ax.set_ylabel(metric)
     set_title(ax, f"{metric} as logged", BETTER.get(mode, ""))
     handles = setting_handles if 1 < len(setting_handles) <= MAX_LEGEND else []
-    if len(styles) > 1:
-        handles += [
-            Line2D([], [], color="grey", linestyle=style, marker=marker, label=f"seed={seed}")
-            for seed, (style, marker) in styles.items()
-        ][:MAX_LEGEND]
+    handles += seed_handles[:MAX_LEGEND]
     if ends:
         handles.append(cross_handle(DID_NOT_COMPLETE))
     if handles:  # beside the plot: the curves fill it
