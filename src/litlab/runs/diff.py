@@ -29,19 +29,6 @@ def config_differences(a: Run, b: Run) -> dict[str, tuple[Any, Any]]:
     return config_changes(a.config, b.config)
 
 
-def record_rows(a: Run, b: Run) -> list[tuple[str, Any, Any]]:
-    """``(key, a, b)`` for the git state, versions and hardware of both run records."""
-    rows = []
-    for section in RECORD_SECTIONS:
-        part_a, part_b = ((run.record or {}).get(section) or {} for run in (a, b))
-        for key in dict.fromkeys([*part_a, *part_b]):
-            pair = [part.get(key, ABSENT) for part in (part_a, part_b)]
-            if key == "commit":  # 12 hex digits, as `git log --abbrev=12` shows them
-                pair = [value[:12] if isinstance(value, str) else value for value in pair]
-            rows.append((f"{section}.{key}", *pair))
-    return rows
-
-
 def side_by_side(title: str, first: str = "") -> Table:
     t = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
               show_edge=False, pad_edge=False, collapse_padding=True)  # fmt: skip
@@ -91,7 +78,14 @@ def print_diff(a: Run, b: Run) -> int:
         out.print(metrics_table(a, b), "")
     else:
         out.print("[bold]Metrics:[/bold] neither run wrote metrics.json\n")
-    rows = record_rows(a, b)
+    rows = []  # (key, a, b) for the git state, versions and hardware of both run records
+    for section in RECORD_SECTIONS:
+        part_a, part_b = ((run.record or {}).get(section) or {} for run in (a, b))
+        for key in dict.fromkeys([*part_a, *part_b]):
+            pair = [part.get(key, ABSENT) for part in (part_a, part_b)]
+            if key == "commit":  # 12 hex digits, as `git log --abbrev=12` shows them
+                pair = [value[:12] if isinstance(value, str) else value for value in pair]
+            rows.append((f"{section}.{key}", *pair))
     if rows and all(value_a == value_b for _, value_a, value_b in rows):
         out.print(f"[bold]Run records:[/bold] equal ({len(rows)} values of git, versions, "
                   "hardware)")  # fmt: skip

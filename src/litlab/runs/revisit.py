@@ -42,12 +42,6 @@ from litlab.runs.stored_config import (
 LONGER = ("trainer.max_epochs", "trainer.max_steps", "trainer.max_time")  # resume a completed run
 
 
-def global_groups(config_dirs: Sequence[Path]) -> set[str]:
-    """Config groups whose options set keys anywhere (``# @package _global_``): experiment, ..."""
-    options = [path for folder in (CONF_DIR, *config_dirs) for path in folder.glob("*/*.yaml")]
-    return {path.parent.name for path in options if "@package _global_" in path.read_text()}
-
-
 def touches(key: str, keys: set[str]) -> bool:
     return any(key == k or key.startswith(k + ".") or k.startswith(key + ".") for k in keys)
 
@@ -60,8 +54,11 @@ def revisit_overrides(
     run = read_run(folder, readable=True)
     keys = {key.lstrip("~") for key, _ in parse_overrides(new)}
     check_stored(run)
-    # the stored values conf/ composes differently today, unless the new overrides set them
-    fixes = [] if keys & global_groups(config_dirs) else rebuild(run, config_dirs)
+    # the stored values conf/ composes differently today, unless the new overrides set them or
+    # choose an option of a group that sets keys anywhere (``# @package _global_``: experiment)
+    options = [path for folder in (CONF_DIR, *config_dirs) for path in folder.glob("*/*.yaml")]
+    global_groups = {p.parent.name for p in options if "@package _global_" in p.read_text()}
+    fixes = [] if keys & global_groups else rebuild(run, config_dirs)
     fixed = [key.lstrip("~") for key, _ in parse_overrides(fixes)]
     fixes = [fix for fix, key in zip(fixes, fixed, strict=True) if not touches(key, keys)]
     if fixes:

@@ -71,7 +71,6 @@ def plot_by_value(ax: Axes, key: str, groups: Sequence[Group], metric: str, mode
         series.setdefault(label(others), []).append(group)
     if len(series) > MAX_SERIES:
         series = {"": shown}
-    all_values = []
     for name, members in series.items():
         members = sorted(members, key=lambda group: position[group.setting[key]])
         xs = [position[group.setting[key]] for group in members]
@@ -80,7 +79,6 @@ def plot_by_value(ax: Axes, key: str, groups: Sequence[Group], metric: str, mode
                            linestyle="-" if numeric else "none")  # fmt: skip
         for x, group in zip(xs, members, strict=True):  # every job's own value, faintly
             values = group.values(metric)
-            all_values += values
             ax.plot([x] * len(values), values, ".", color=line[0].get_color(), alpha=0.35)
     failed: dict[float, int] = {}
     for group in groups:
@@ -91,7 +89,7 @@ def plot_by_value(ax: Axes, key: str, groups: Sequence[Group], metric: str, mode
         cross_at_foot(ax, list(failed), list(failed.values()))
     ax.set_ylabel(f"{metric} (mean ± std over seeds)")
     set_title(ax, f"{metric} by {short(key)}", BETTER.get(mode, ""))
-    if spans_decades(all_values, DECADES_FOR_LOG):
+    if spans_decades([value for group in shown for value in group.values(metric)], DECADES_FOR_LOG):
         ax.set_yscale("log")
     handles, _ = ax.get_legend_handles_labels()
     if len(series) > 1 or failed:
@@ -124,17 +122,6 @@ def plot_jobs(ax: Axes, jobs: Sequence[Job], metric: str, mode: str) -> None:
     ax.set_ylabel(metric)
 
 
-def set_curve_range(ax: Axes, histories: dict[str, Points], jobs: Sequence[Job]) -> None:
-    """A y range for what the completed jobs (all if none did) logged after their first point
-    (when they logged three or more): the first epoch and a diverged job run off it."""
-    names = {job.name for job in jobs if job.status == "completed"} & set(histories) or histories
-    later = [points[1:] if len(points) > 2 else points for points in map(histories.get, names)]
-    shown = [v for points in later for _, v in points if math.isfinite(v)]
-    logged = [v for points in histories.values() for _, v in points if math.isfinite(v)]
-    if shown:
-        show_y_range(ax, shown, log=spans_decades(logged, CURVE_DECADES_FOR_LOG))
-
-
 def plot_curves(
     ax: Axes, histories: dict[str, Points], groups: Sequence[Group], metric: str, mode: str | None
 ) -> None:
@@ -156,7 +143,14 @@ def plot_curves(
             finite = [(step, value) for step, value in points if math.isfinite(value)]
             if job.status != "completed" and finite:
                 ends.append(finite[-1])
-    set_curve_range(ax, histories, jobs)
+    # the y range: what the completed jobs (all if none did) logged after their first point (when
+    # they logged three or more), so that the first epoch and a diverged job run off it
+    names = {job.name for job in jobs if job.status == "completed"} & set(histories) or histories
+    later = [points[1:] if len(points) > 2 else points for points in map(histories.get, names)]
+    shown = [v for points in later for _, v in points if math.isfinite(v)]
+    logged = [v for points in histories.values() for _, v in points if math.isfinite(v)]
+    if shown:
+        show_y_range(ax, shown, log=spans_decades(logged, CURVE_DECADES_FOR_LOG))
     cross_inside(ax, ends)  # at the last value each logged
     ax.set_xlabel("optimizer step")
     ax.set_ylabel(metric)

@@ -9,15 +9,8 @@ import sys
 from rich.console import Console
 
 PIPED_WIDTH, UNLIMITED = 100, 100_000
-STATUS_STYLES = {
-    "completed": "green",
-    "pruned": "blue",
-    "failed": "red",
-    "interrupted": "yellow",
-    "running": "cyan",
-    "incomplete": "magenta",
-    "unreadable": "red",
-}
+STATUS_STYLES = {"completed": "green", "pruned": "blue", "failed": "red", "interrupted": "yellow",
+                 "running": "cyan", "incomplete": "magenta", "unreadable": "red"}  # fmt: skip
 
 
 def console(piped_width: int | None = PIPED_WIDTH) -> Console:
