@@ -67,43 +67,36 @@ def effective_batch_size(trainer: L.Trainer) -> dict[str, int | None]:
             "num_nodes": nodes}  # fmt: skip
 
 
-def determinism() -> dict[str, Any]:
-    """As torch has them now (``Trainer(deterministic=..., benchmark=...)`` set them)."""
-    return {
-        "use_deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
-        "deterministic_warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
-        "cudnn_benchmark": torch.backends.cudnn.benchmark,
-        "cudnn_deterministic": torch.backends.cudnn.deterministic,
-        "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
-    }
-
-
-def hardware(trainer: L.Trainer) -> dict[str, Any]:
-    on_gpu = trainer.strategy.root_device.type == "cuda"
-    return {
-        "accelerator": type(trainer.accelerator).__name__,
-        "device": str(trainer.strategy.root_device),
-        "gpu": torch.cuda.get_device_name(trainer.strategy.root_device) if on_gpu else None,
-        "cuda": torch.version.cuda if on_gpu else None,
-        "cudnn": torch.backends.cudnn.version() if on_gpu else None,
-        "os": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        NVML_CUDA_CHECK: os.environ.get(NVML_CUDA_CHECK),  # see litlab.cuda_check
-    }
-
-
 def build_run_record(trainer: L.Trainer, seed: int | None) -> dict[str, Any]:
     from hydra.core.hydra_config import HydraConfig
 
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else None
+    device = trainer.strategy.root_device
+    on_gpu = device.type == "cuda"
+    cpus_usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return {
         "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "seed": seed,
-        "determinism": determinism(),
+        "determinism": {  # as torch has them now (Trainer(deterministic=..., benchmark=...))
+            "use_deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            "deterministic_warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "cudnn_deterministic": torch.backends.cudnn.deterministic,
+            "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+        },
         "batch": effective_batch_size(trainer),
         "versions": package_versions(),
-        "hardware": hardware(trainer),
+        "hardware": {
+            "accelerator": type(trainer.accelerator).__name__,
+            "device": str(device),
+            "gpu": torch.cuda.get_device_name(device) if on_gpu else None,
+            "cuda": torch.version.cuda if on_gpu else None,
+            "cudnn": torch.backends.cudnn.version() if on_gpu else None,
+            "os": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "cpus_usable": cpus_usable,
+            NVML_CUDA_CHECK: os.environ.get(NVML_CUDA_CHECK),  # see litlab.cuda_check
+        },
         "git": git_state(Path(__file__).resolve().parent),
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
         "hydra_overrides": overrides,
