@@ -16,7 +16,7 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from litlab.errors import ConfigValueError, UserError
-from litlab.runs.folder import config_changes
+from litlab.runs.folder import Run, config_changes
 
 CUDA_ACCELERATORS = ("gpu", "cuda")
 # ckpt_path values Lightning resolves itself rather than reading a file.
@@ -188,12 +188,11 @@ def _origin(cfg: DictConfig, ckpt_path: str) -> str:
     """Where the checkpoint's run differs from this config, if its run folder says (or "")."""
     path = Path(ckpt_path).resolve()
     for folder in (path.parent.parent, path.parent):  # <run>/checkpoints/x.ckpt, <run>/hpc_*.ckpt
-        stored = folder / ".hydra" / "config.yaml"
-        if not stored.is_file():
+        theirs = Run(folder).config  # {} where no run's config is
+        if not theirs:
             continue
         try:
-            theirs = OmegaConf.load(stored)
-            old = OmegaConf.to_container(theirs.model, resolve=True)
+            old = OmegaConf.to_container(OmegaConf.create(theirs).model, resolve=True)
         except Exception:  # noqa: BLE001 - a hint only; the mismatch itself is the error
             return ""
         if theirs.get("name") != cfg.get("name"):
