@@ -12,12 +12,45 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.text import Text
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator
 
 PLAIN = FuncFormatter(lambda value, _: f"{value:g}")  # 20, 300 rather than 2×10¹, 3×10²
 TITLE_CHARS = 44  # a longer title runs past the edge of a 5-inch panel
 CROSS = dict(marker="x", color="black", markersize=9, markeredgewidth=2, linestyle="none")
 FOOT = 0.04  # where crosses sit without a value: this far up the axis
+LINE_STYLES, MARKERS = ["-", "--", ":", "-."], ["o", "s", "^", "D", "v", "P"]
+VALUE_DECADES_FOR_LOG = 1.0  # values on the x axis (learning rates): a log axis from one on
+
+
+def panels(count: int) -> tuple[Figure, list[Axes]]:
+    """A figure of ``count`` panels, at most three a row (the spare places hidden)."""
+    columns = min(count, 3)
+    rows = math.ceil(count / columns)
+    figure = Figure(figsize=(5.2 * columns, 4.0 * rows), layout="constrained")
+    axes = list(figure.subplots(rows, columns, squeeze=False).flatten())
+    for ax in axes[count:]:
+        ax.set_visible(False)
+    return figure, axes[:count]
+
+
+def values_axis(ax: Axes, name: str, values: Sequence[str]) -> tuple[dict[str, float], bool]:
+    """``values`` on the x axis, ticks at them and nowhere else: numbers on a numeric axis (log
+    from a decade on), anything else as categories named without their shared dotted prefix.
+    Returns where each value sits, and whether they are numbers."""
+    try:
+        numbers = [float(value) for value in values]
+    except ValueError:
+        numbers = []
+    numeric = bool(numbers) and all(math.isfinite(v) for v in numbers)
+    prefix = "" if numeric else shared_prefix(values)
+    ax.set_xlabel(f"{name} = {prefix}<name>" if prefix else name)
+    if numeric and spans_decades(numbers, VALUE_DECADES_FOR_LOG):
+        ax.set_xscale("log")
+    ticks = [f"{v:g}" for v in numbers] if numeric else [v.removeprefix(prefix) for v in values]
+    positions = numbers if numeric else list(range(len(values)))
+    ax.set_xticks(positions, ticks)
+    ax.xaxis.set_minor_locator(NullLocator())  # no minor labels to collide
+    return dict(zip(values, positions, strict=True)), numeric
 
 
 def spans_decades(values: Sequence[float], decades: float) -> bool:
@@ -55,6 +88,24 @@ def cross_at_foot(ax: Axes, positions: Sequence[float], counts: Sequence[int]) -
         if count > 1:
             ax.annotate(f"{count}", (x, FOOT), xycoords=foot, xytext=(6, 3),
                         textcoords="offset points", fontsize="small")  # fmt: skip
+
+
+def cross_inside(ax: Axes, points: Sequence[tuple[float, float]]) -> None:
+    """A black × at each point, kept inside the y range where it runs off it."""
+    if points:
+        low, high = ax.get_ylim()
+        ys = [min(max(y, low), high) for _, y in points]
+        ax.plot([x for x, _ in points], ys, clip_on=False, zorder=3, **CROSS)
+
+
+def line_styles(values: Sequence[str], name: str) -> tuple[dict[str, tuple[str, str]], list]:
+    """A (line style, marker) for each distinct value, and their legend entries ``name=value``
+    (none for a single value)."""
+    styles = {v: (LINE_STYLES[i % len(LINE_STYLES)], MARKERS[i % len(MARKERS)])
+              for i, v in enumerate(dict.fromkeys(values))}  # fmt: skip
+    handles = [Line2D([], [], color="grey", linestyle=style, marker=marker, label=f"{name}={v}")
+               for v, (style, marker) in styles.items()]  # fmt: skip
+    return styles, handles if len(styles) > 1 else []
 
 
 def cross_handle(text: str) -> Line2D:

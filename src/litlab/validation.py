@@ -16,7 +16,7 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from litlab.errors import ConfigValueError, UserError
-from litlab.runs.folder import flatten
+from litlab.runs.folder import Run, config_changes
 
 CUDA_ACCELERATORS = ("gpu", "cuda")
 # ckpt_path values Lightning resolves itself rather than reading a file.
@@ -188,19 +188,18 @@ def _origin(cfg: DictConfig, ckpt_path: str) -> str:
     """Where the checkpoint's run differs from this config, if its run folder says (or "")."""
     path = Path(ckpt_path).resolve()
     for folder in (path.parent.parent, path.parent):  # <run>/checkpoints/x.ckpt, <run>/hpc_*.ckpt
-        stored = folder / ".hydra" / "config.yaml"
-        if not stored.is_file():
+        theirs = Run(folder).config  # {} where no run's config is
+        if not theirs:
             continue
         try:
-            theirs = OmegaConf.load(stored)
-            old = flatten(OmegaConf.to_container(theirs.model, resolve=True), "model")
+            old = OmegaConf.to_container(OmegaConf.create(theirs).model, resolve=True)
         except Exception:  # noqa: BLE001 - a hint only; the mismatch itself is the error
             return ""
         if theirs.get("name") != cfg.get("name"):
             return f" (the checkpoint is from a {theirs.get('name')} run, the config is {cfg.name})"
-        new = flatten(OmegaConf.to_container(cfg.model, resolve=True), "model")
-        keys = [key for key in sorted(old.keys() | new.keys()) if old.get(key) != new.get(key)
-                and not key.startswith(("model.optimizer", "model.scheduler"))]  # fmt: skip
+        new = OmegaConf.to_container(cfg.model, resolve=True)
+        keys = [key for key in sorted(config_changes(old, new, "model."))
+                if not key.startswith(("model.optimizer", "model.scheduler"))]  # fmt: skip
         return f" ({', '.join(keys)})" if keys else ""
     return ""
 

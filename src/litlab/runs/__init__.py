@@ -1,5 +1,3 @@
-"""Everything that reads or writes a run folder (README "The run folder"): its status, the runs
-list and diff, the sweep figure, and revisiting a run or finishing a sweep (``litlab rerun``,
-``litlab resume``). It reads only the run-folder contract, so a folder copied from another
-machine works the same; a stored config is data, checked before anything is built from it.
-"""
+"""Everything that reads or writes a run folder (README "The run folder"): one model of it
+(``folder.Run``) and thin commands on it. Only the run-folder contract is read, so a folder copied
+from another machine works the same; a stored config is data, checked before anything is built."""

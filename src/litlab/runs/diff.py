@@ -4,59 +4,29 @@ that differ, the metrics, and from their run records the git commit, versions an
 from __future__ import annotations
 
 import argparse
+import json
 import math
-from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
-from litlab.runs.folder import Run, flatten, read_run
+from litlab.runs.folder import ABSENT, Run, config_changes, read_run
 from litlab.runs.terminal import console, format_value, styled_status
 
-ABSENT = "(absent)"
 RECORD_SECTIONS = ("git", "versions", "hardware")  # compared, key by key, from run_record.json
 
 
 def show(value: Any) -> str:
     """A config value as it reads in YAML: null, true, 0.001, [1024, 512]."""
     if value is ABSENT:
-        return ABSENT
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return str(value).lower()
-    return str(value)
+        return "(absent)"
+    return json.dumps(value) if value is None or isinstance(value, bool) else str(value)
 
 
 def config_differences(a: Run, b: Run) -> dict[str, tuple[Any, Any]]:
-    """Every config key (dotted, in config order) whose value differs: ``{key: (a, b)}``."""
-    flat_a, flat_b = flatten(a.config), flatten(b.config)
-    keys = dict.fromkeys([*flat_a, *flat_b])
-    pairs = {key: (flat_a.get(key, ABSENT), flat_b.get(key, ABSENT)) for key in keys}
-    return {key: pair for key, pair in pairs.items() if pair[0] != pair[1]}
-
-
-def record_rows(a: Run, b: Run) -> list[tuple[str, Any, Any]]:
-    """``(key, a, b)`` for the git state, versions and hardware of both run records."""
-    rows = []
-    for section in RECORD_SECTIONS:
-        part_a = (a.record or {}).get(section) or {}
-        part_b = (b.record or {}).get(section) or {}
-        for key in dict.fromkeys([*part_a, *part_b]):
-            pair = [part.get(key, ABSENT) for part in (part_a, part_b)]
-            if key == "commit":  # 12 hex digits, as `git log --abbrev=12` shows them
-                pair = [value[:12] if isinstance(value, str) else value for value in pair]
-            rows.append((f"{section}.{key}", *pair))
-    return rows
-
-
-def difference(a: float | None, b: float | None) -> str:
-    if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
-        return ""
-    return f"{b - a:+.4g}"
+    return config_changes(a.config, b.config)
 
 
 def side_by_side(title: str, first: str = "") -> Table:
@@ -82,61 +52,55 @@ def runs_table(a: Run, b: Run) -> Table:
     return t
 
 
-def config_table(differences: Mapping[str, tuple[Any, Any]]) -> Table:
-    count = len(differences)
-    t = side_by_side(f"Config: {count} key{'s' if count != 1 else ''} differ", "key")
-    for key, (value_a, value_b) in differences.items():
-        t.add_row(key, show(value_a), show(value_b))
-    return t
-
-
 def metrics_table(a: Run, b: Run) -> Table:
     t = side_by_side("Metrics", "metric")
     t.add_column("B − A", justify="right", no_wrap=True)
     for name in sorted(a.metrics.keys() | b.metrics.keys()):
-        value_a, value_b = a.metrics.get(name), b.metrics.get(name)
-        t.add_row(name, format_value(value_a), format_value(value_b), difference(value_a, value_b))
+        value_a, value_b = a.metrics.get(name, math.nan), b.metrics.get(name, math.nan)
+        change = f"{value_b - value_a:+.4g}" if math.isfinite(value_b - value_a) else ""
+        t.add_row(name, *(format_value(run.metrics.get(name)) for run in (a, b)), change)
     return t
 
 
-def record_table(rows: Iterable[tuple[str, Any, Any]]) -> Table:
-    t = side_by_side("Run records (≠: differs)")
-    t.add_column("", no_wrap=True)  # the ≠ mark, last so that A and B stay side by side
-    for key, value_a, value_b in rows:
-        same = value_a == value_b
-        t.add_row(key, show(value_a), show(value_b), "" if same else "≠",
-                  style=None if same else "bold")  # fmt: skip
-    return t
-
-
-def print_diff(a: Run, b: Run, out: Console) -> None:
-    out.print(runs_table(a, b))
-    out.print()
+def print_diff(a: Run, b: Run) -> int:
+    out = console()
+    out.print(runs_table(a, b), "")
     differences = config_differences(a, b)
     if differences:
-        out.print(config_table(differences))
+        n = len(differences)
+        t = side_by_side(f"Config: {n} key{'s' if n != 1 else ''} differ", "key")
+        for key, (value_a, value_b) in differences.items():
+            t.add_row(key, show(value_a), show(value_b))
+        out.print(t, "")
     else:
-        out.print("[bold]Config: identical[/bold]")
-    out.print()
+        out.print("[bold]Config: identical[/bold]\n")
     if a.metrics or b.metrics:
-        out.print(metrics_table(a, b))
+        out.print(metrics_table(a, b), "")
     else:
-        out.print("[bold]Metrics:[/bold] neither run wrote metrics.json")
-    out.print()
-    rows = record_rows(a, b)
+        out.print("[bold]Metrics:[/bold] neither run wrote metrics.json\n")
+    rows = []  # (key, a, b) for the git state, versions and hardware of both run records
+    for section in RECORD_SECTIONS:
+        part_a, part_b = ((run.record or {}).get(section) or {} for run in (a, b))
+        for key in dict.fromkeys([*part_a, *part_b]):
+            pair = [part.get(key, ABSENT) for part in (part_a, part_b)]
+            if key == "commit":  # 12 hex digits, as `git log --abbrev=12` shows them
+                pair = [value[:12] if isinstance(value, str) else value for value in pair]
+            rows.append((f"{section}.{key}", *pair))
     if rows and all(value_a == value_b for _, value_a, value_b in rows):
         out.print(f"[bold]Run records:[/bold] equal ({len(rows)} values of git, versions, "
                   "hardware)")  # fmt: skip
     elif rows:
-        out.print(record_table(rows))
+        t = side_by_side("Run records (≠: differs)")
+        t.add_column("", no_wrap=True)  # the ≠ mark, last so that A and B stay side by side
+        for key, value_a, value_b in rows:
+            same = value_a == value_b
+            t.add_row(key, show(value_a), show(value_b), "" if same else "≠",
+                      style=None if same else "bold")  # fmt: skip
+        out.print(t)
     missing = [name for name, run in (("A", a), ("B", b)) if run.record is None]
     if missing:
         out.print(f"No run_record.json in {' and '.join(missing)} (older run, or it failed "
                   "before it was set up).")  # fmt: skip
-
-
-def command(args: argparse.Namespace) -> int:
-    print_diff(read_run(args.run_a), read_run(args.run_b), console())
     return 0
 
 
@@ -149,4 +113,4 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("run_a", type=Path, metavar="RUN_A", help="a run folder")
     parser.add_argument("run_b", type=Path, metavar="RUN_B", help="another run folder")
-    parser.set_defaults(func=command)
+    parser.set_defaults(func=lambda args: print_diff(read_run(args.run_a), read_run(args.run_b)))

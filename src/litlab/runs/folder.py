@@ -1,11 +1,8 @@
 """The model of a run folder (README "The run folder"), the one reader of its files.
 
-``Run(folder)`` reads each file at first use and at most once: the config and overrides Hydra
-saved, status.json, metrics.json and run_record.json. A file that cannot be read makes the run
+``Run(folder)`` reads each file at first use, at most once; one that cannot be read makes the run
 ``unreadable`` (``Run.problem`` says why) instead of raising, so one bad folder never hides the
-others. ``find_run_folders`` and ``find_jobs`` are the one way to find run and job folders, and
-``parse_overrides`` the one way to read an override (Hydra's own parser). Nothing here imports
-torch, so the run tools start quickly and work on folders copied from another machine.
+others. No torch here: the run tools start quickly.
 """
 
 from __future__ import annotations
@@ -43,8 +40,7 @@ def one_line(error: BaseException) -> str:
 
 
 def parse_overrides(lines: Sequence[str]) -> list[tuple[str, str]]:
-    """``["+trainer.max_epochs=2", "~a", "model=mlp"]`` -> ``[("trainer.max_epochs", "2"),
-    ("~a", ""), ("model", "mlp")]``: each override's key (a group's with '.' for '/'), by
+    """``["+a.b=2", "~c", "model=mlp"]`` -> ``[("a.b", "2"), ("~c", ""), ("model", "mlp")]``, by
     Hydra's own parser; a UserError naming the one it cannot read."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -56,23 +52,25 @@ def parse_overrides(lines: Sequence[str]) -> list[tuple[str, str]]:
         except Exception as error:  # noqa: BLE001 - Hydra's parse error says what is wrong
             raise UserError(f"cannot read the override {line!r}: {one_line(error)}") from error
         key = override.key_or_group.replace("/", ".")
-        if override.is_delete():
-            pairs.append((f"~{key}", ""))
-        else:
-            pairs.append((key, override.get_value_element_as_str()))
+        deleted = override.is_delete()
+        pairs.append((f"~{key}", "") if deleted else (key, override.get_value_element_as_str()))
     return pairs
 
 
-def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"model": {"lr": 1}}`` -> ``{"model.lr": 1}``; lists stay values."""
-    if not isinstance(value, dict):
-        return {prefix: value}
-    if not value and prefix:
-        return {prefix: {}}
-    flat: dict[str, Any] = {}
-    for key, item in value.items():
-        flat |= flatten(item, f"{prefix}.{key}" if prefix else str(key))
-    return flat
+ABSENT: Any = object()  # a key one side lacks
+
+
+def config_changes(a: dict, b: dict, prefix: str = "") -> dict[str, tuple[Any, Any]]:
+    """Every dotted key whose value differs, in order: ``{"model.lr": (a's, b's)}`` (ABSENT
+    where one lacks it); a value of another type differs (1 and 1.0, true and 1)."""
+    changes = {}
+    for key in dict.fromkeys([*a, *b]):
+        x, y = a.get(key, ABSENT), b.get(key, ABSENT)
+        if isinstance(x, dict) and isinstance(y, dict):
+            changes |= config_changes(x, y, f"{prefix}{key}.")
+        elif type(x) is not type(y) or x != y:
+            changes[f"{prefix}{key}"] = (x, y)
+    return changes
 
 
 class Run:
@@ -127,12 +125,8 @@ class Run:
             self.problems.append(f"{OVERRIDES}: {error}")
             return {}
 
-    @property
-    def override_keys(self) -> list[str]:
-        return list(self.settings)
-
     def overrides_without(self, *keys: str) -> list[str]:
-        pairs = zip(self.overrides, self.override_keys, strict=False)
+        pairs = zip(self.overrides, self.settings, strict=False)
         return [line for line, key in pairs if key.lstrip("~") not in keys]
 
     @cached_property
@@ -147,12 +141,6 @@ class Run:
     def record(self) -> dict[str, Any] | None:
         """run_record.json (versions, hardware, git, origin, ...), or None."""
         return self._read(RECORD_FILE, json.loads, dict, None) or None
-
-    @cached_property
-    def hydra(self) -> dict[str, Any]:
-        """``.hydra/hydra.yaml``'s ``hydra`` node (the choices made, the search path), or {}."""
-        node = self._read(HYDRA_CONFIG, read_yaml, dict, None) or {}
-        return node.get("hydra") if isinstance(node.get("hydra"), dict) else {}
 
     @cached_property
     def run_status(self) -> RunStatus:
@@ -177,8 +165,9 @@ class Run:
 
     @cached_property
     def experiment(self) -> str:
-        """The experiment option Hydra chose, else the config's ``name``."""
-        choices = self.hydra.get("runtime", {}).get("choices", {})
+        """The experiment option Hydra chose (``.hydra/hydra.yaml``), else the config's name."""
+        hydra = (self._read(HYDRA_CONFIG, read_yaml, dict, None) or {}).get("hydra")
+        choices = hydra.get("runtime", {}).get("choices", {}) if isinstance(hydra, dict) else {}
         choice = choices.get("experiment") if isinstance(choices, dict) else None
         return str(choice or self.config.get("name") or "?")
 
@@ -229,10 +218,6 @@ def counted(runs: Sequence[Run], noun: str = "run") -> str:
     return f"{len(runs)} {noun}{plural}: " + ", ".join(f"{n} {s}" for s, n in counts.items())
 
 
-def is_run_folder(folder: Path) -> bool:
-    return (folder / CONFIG).is_file()
-
-
 def read_run(folder: str | Path, readable: bool = False) -> Run:
     """The run in ``folder``; a UserError if the folder is missing or not a run folder, or
     (``readable``) if a file of it cannot be read."""
@@ -244,7 +229,7 @@ def read_run(folder: str | Path, readable: bool = False) -> Run:
             f"{folder} is a sweep folder: finish it with litlab resume {folder}, or name one of "
             f"its jobs, {folder}/<job number>"
         )
-    if not is_run_folder(folder):
+    if not (folder / CONFIG).is_file():
         raise UserError(
             f"{folder} is not a run folder (no {CONFIG}); run folders are the ones train.py "
             "prints as 'Run folder: ...'"
@@ -258,7 +243,7 @@ def read_run(folder: str | Path, readable: bool = False) -> Run:
 def find_run_folders(root: Path) -> Iterator[Path]:
     """Every run folder under ``root`` (itself included), not looking inside run folders."""
     for current, subdirs, _ in os.walk(root):
-        if is_run_folder(Path(current)):
+        if (Path(current) / CONFIG).is_file():
             subdirs.clear()
             yield Path(current)
         else:

@@ -11,7 +11,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from litlab.errors import UserError, exit_for_user_error
-from litlab.runs.folder import SWEEP_RECORD
+from litlab.runs.folder import SWEEP_RECORD, find_jobs
 from litlab.runs.results import METRICS_FILE
 from litlab.validation import MIN_OR_MAX, check_values
 
@@ -41,16 +41,6 @@ def check_run_folder(folder: Path) -> None:
         ) from error
 
 
-def check_sweep_folder(folder: Path) -> None:
-    """A new sweep's folder must be new (its job folders would mix with another sweep's)."""
-    if (folder / SWEEP_RECORD).exists() or any(folder.glob("*/.hydra")):
-        raise UserError(
-            f"hydra.sweep.dir={str(folder)!r} already holds a sweep; a new sweep never writes "
-            f"into one. Finish that sweep with: litlab resume {folder}"
-        )
-    check_run_folder(folder)  # writable; created now (an Optuna study's file goes into it)
-
-
 class RunFolderGuard(Callback):
     """Refuse an unwritable run folder, or one that holds a finished run; the same for a sweep
     folder, except when ``litlab resume`` finishes the sweep in it; and, for a sweep, an
@@ -71,7 +61,12 @@ class RunFolderGuard(Callback):
         try:
             # the summary ranks the jobs by it: a typo would only show once they all ran
             check_values(config, {"optimized_metric_mode": MIN_OR_MAX})
-            check_sweep_folder(folder)
+            if (folder / SWEEP_RECORD).exists() or find_jobs(folder):  # jobs would mix
+                raise UserError(
+                    f"hydra.sweep.dir={str(folder)!r} already holds a sweep; a new sweep never "
+                    f"writes into one. Finish that sweep with: litlab resume {folder}"
+                )
+            check_run_folder(folder)  # writable; created now (an Optuna study's file goes in)
         except UserError as error:
             exit_for_user_error(error)
         OmegaConf.save(config, folder / SWEEP_RECORD)  # the sweep's record, read by litlab resume

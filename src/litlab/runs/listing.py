@@ -1,9 +1,5 @@
-"""``litlab runs [FOLDER]``: every run under a folder, one row each, read from the run folders.
-
-Rows: experiment, start time, status, overrides, the run's optimized metric and its test metric,
-and the folder; oldest first, or best first by ``--sort METRIC``; ``--csv`` for a spreadsheet.
-A folder whose files cannot be read is listed as ``unreadable``, with the reason.
-"""
+"""``litlab runs [FOLDER]``: every run under a folder, one row each, oldest first (or best
+first by ``--sort METRIC``); an unreadable folder is listed as such, with the reason."""
 
 from __future__ import annotations
 
@@ -15,14 +11,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich import box
+from rich.measure import Measurement
 from rich.table import Table
 
 from litlab.errors import UserError
 from litlab.runs.folder import Run, counted, find_run_folders
-from litlab.runs.terminal import console, format_value, styled_status
+from litlab.runs.terminal import UNLIMITED, console, format_value, styled_status
 
 DEFAULT_ROOT = Path("outputs")
-GAP, MIN_OVERRIDES = 3, 12  # between columns; the narrowest the overrides get
+MIN_OVERRIDES = 12  # the narrowest the overrides column gets
 LOWER_IS_BETTER = ("loss", "mse", "error", "time")  # in the name of a metric that is no
 # run's optimized metric: sort it lowest first (otherwise highest first, like accuracy)
 CSV_COLUMNS = ["experiment", "started", "status", "overrides", "origin", "optimized_metric",
@@ -47,62 +44,42 @@ def list_runs(root: Path, experiment: str | None = None, sort: str | None = None
     return sort_runs(runs, sort) if sort and runs else runs
 
 
-def direction(runs: Sequence[Run], metric: str) -> str:
-    """``min`` or ``max``: the runs' optimized_metric_mode where it is their optimized metric."""
-    modes = {run.optimized_mode for run in runs if run.optimized_metric == metric}
-    if len(modes) == 1:
-        return modes.pop()
-    return "min" if any(word in metric for word in LOWER_IS_BETTER) else "max"
-
-
 def sort_runs(runs: Sequence[Run], metric: str) -> list[Run]:
-    """Best first by ``metric``; runs without a finite value of it last, oldest first."""
+    """Best first by ``metric`` (the runs' optimized_metric_mode where it is their optimized
+    metric); runs without a finite value of it last, oldest first."""
     if not any(metric in run.metrics for run in runs):
         names = sorted({name for run in runs for name in run.metrics})
         raise UserError(
             f"cannot sort by {metric!r}: none of these runs has it. "
             f"Their metrics: {', '.join(names) or 'none (no run finished)'}"
         )
-    sign = -1.0 if direction(runs, metric) == "max" else 1.0
+    modes = {run.optimized_mode for run in runs if run.optimized_metric == metric}
+    if len(modes) != 1:
+        modes = {"min" if any(word in metric for word in LOWER_IS_BETTER) else "max"}
+    sign = -1.0 if modes.pop() == "max" else 1.0
     ranked = [r for r in runs if math.isfinite(r.metrics.get(metric, math.nan))]
     ranked.sort(key=lambda run: sign * run.metrics[metric])
     return ranked + [run for run in runs if run not in ranked]
 
 
-def row(run: Run, sort: str | None) -> dict[str, str]:
-    """One run as the CSV writes it (the table shows the same values, shortened)."""
-    values = {
-        "experiment": run.experiment,
-        "started": run.started.isoformat(timespec="seconds"),
-        "status": run.status,
-        "overrides": " ".join(run.overrides),
-        "origin": " ".join(run.origin.values()),
-        "optimized_metric": run.optimized_metric or "",
-        "optimized": run.metrics.get(run.optimized_metric or "", ""),
-        "test_metric": run.test_metric or "",
-        "test": run.metrics.get(run.test_metric or "", ""),
-        "error": run.error or "",
-        "folder": str(run.folder),
-    }
-    if sort:
-        values[sort] = run.metrics.get(sort, "")
-    return {key: str(value) for key, value in values.items()}
-
-
 def write_csv(runs: Sequence[Run], sort: str | None) -> None:
-    columns = CSV_COLUMNS + ([sort] if sort else [])
-    writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(row(run, sort) for run in runs)
+    """Every column, in full (the table shows the same values, shortened)."""
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS + ([sort] if sort else []))
+    for run in runs:
+        optimized, test = run.optimized_metric or "", run.test_metric or ""
+        row = [run.experiment, run.started.isoformat(timespec="seconds"), run.status,
+               " ".join(run.overrides), " ".join(run.origin.values()), optimized,
+               run.metrics.get(optimized, ""), test, run.metrics.get(test, ""), run.error or "",
+               run.folder]  # fmt: skip
+        writer.writerow([*row, run.metrics.get(sort, "")] if sort else row)
 
 
 def shared_overrides(runs: Sequence[Run]) -> list[str]:
     """The overrides every run has (shown once, under the table), when there are several."""
     if len(runs) < 2:
         return []
-    common = set(runs[0].overrides_without("experiment"))
-    for run in runs[1:]:
-        common &= set(run.overrides)
+    common = set(runs[0].overrides_without("experiment")).intersection(*(r.overrides for r in runs))
     return [o for o in runs[0].overrides if o in common]
 
 
@@ -111,13 +88,10 @@ def caption(runs: Sequence[Run]) -> str:
     parts = []
     for experiment in dict.fromkeys(run.experiment for run in runs):
         of = [run for run in runs if run.experiment == experiment]
-        optimized = next((r.optimized_metric for r in of if r.optimized_metric), None)
-        test = next((r.test_metric for r in of if r.test_metric), None)
+        optimized = next((r.optimized_metric for r in of if r.optimized_metric), "–")
+        test = next((r.test_metric for r in of if r.test_metric), "–")
         better = "higher" if of[0].optimized_mode == "max" else "lower"
-        parts.append(
-            f"{experiment}: optimized = {optimized or '–'} ({better} is better), "
-            f"test = {test or '–'}"
-        )
+        parts.append(f"{experiment}: optimized = {optimized} ({better} is better), test = {test}")
     shared = shared_overrides(runs)
     if shared:
         parts.append("every run: " + " ".join(shared))
@@ -131,45 +105,32 @@ def what(run: Run, shared: Sequence[str]) -> str:
         return run.problem
     hidden = ("experiment", "ckpt_path") if run.origin else ("experiment",)
     text = " ".join(o for o in run.overrides_without(*hidden) if o not in shared)
-    origin = run.origin
-    if origin:  # e.g. "resume of 2026-11-29/10-41-07-512345:"
-        source = "/".join(Path(str(origin.get("run"))).parts[-2:])
-        text = f"{origin.get('command')} of {source}: {text}"
+    if run.origin:  # e.g. "resume of 2026-11-29/10-41-07-512345:"
+        source = "/".join(Path(str(run.origin.get("run"))).parts[-2:])
+        text = f"{run.origin.get('command')} of {source}: {text}"
     return text or "–"
 
 
-def table(runs: Sequence[Run], sort: str | None, width: int) -> Table:
-    """Fits ``width`` if it can: every column at its natural width but the overrides, which
-    give way (they wrap); a folder is never broken (a table wider than ``width`` then)."""
-    shown_sort = (
-        sort
-        if sort and any(sort not in (run.optimized_metric, run.test_metric) for run in runs)
-        else None
-    )
+def table(runs: Sequence[Run], sort: str | None) -> Table:
+    """The runs, one row each; only the overrides wrap (a folder is never broken)."""
     shared = shared_overrides(runs)
-    columns: dict[str, list[str]] = {
+    columns = {
         "experiment": [run.experiment for run in runs],
         "started": [f"{run.started:%Y-%m-%d %H:%M}" for run in runs],
-        "status": [run.status for run in runs],
+        "status": [styled_status(run.status) for run in runs],
         "overrides": [what(run, shared) for run in runs],
         "optimized": [format_value(run.metrics.get(run.optimized_metric or "")) for run in runs],
         "test": [format_value(run.metrics.get(run.test_metric or "")) for run in runs],
     }
-    if shown_sort:
-        columns[shown_sort] = [format_value(run.metrics.get(shown_sort)) for run in runs]
+    if sort and any(sort not in (run.optimized_metric, run.test_metric) for run in runs):
+        columns[sort] = [format_value(run.metrics.get(sort)) for run in runs]
     columns["folder"] = [str(run.folder) for run in runs]
-    natural = {name: max(len(name), *map(len, cells)) for name, cells in columns.items()}
-    rest = sum(natural.values()) - natural["overrides"] + GAP * (len(columns) - 1)
     t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for name in columns:
-        wrap = name == "overrides"
-        right = name in ("optimized", "test", shown_sort)
-        size = min(natural[name], max(width - rest, MIN_OVERRIDES)) if wrap else natural[name]
-        t.add_column(name, width=size, no_wrap=not wrap, overflow="fold",
+        right = name not in ("experiment", "started", "status", "overrides", "folder")
+        t.add_column(name, no_wrap=name != "overrides", overflow="fold",
                      justify="right" if right else "left")  # fmt: skip
-    for i, run in enumerate(runs):
-        cells = [cells[i] for cells in columns.values()]
-        cells[2] = styled_status(run.status)
+    for cells in zip(*columns.values(), strict=True):
         t.add_row(*cells)
     return t
 
@@ -183,9 +144,12 @@ def command(args: argparse.Namespace) -> int:
     if not runs:
         out.print(f"No runs under {args.folder}.")
         return 0
-    runs_table = table(runs, args.sort, out.width)
-    needed = sum(column.width or 0 for column in runs_table.columns)
-    out.width = max(out.width, needed + GAP * (len(runs_table.columns) - 1))  # never a broken path
+    runs_table = table(runs, args.sort)
+    overrides = runs_table.columns[3]
+    overrides.max_width = MIN_OVERRIDES  # rich then measures the narrowest the table may get
+    narrowest = Measurement.get(out, out.options.update_width(UNLIMITED), runs_table).maximum
+    overrides.max_width = None
+    out.width = max(out.width, narrowest)  # wider than the terminal rather than a broken path
     out.print(runs_table, crop=False)
     out.print(caption(runs), style="dim")
     out.print(counted(runs))

@@ -1,15 +1,8 @@
-"""``<run folder>/train.log``: the run's log, what a person reads later to know what happened.
-
-Hydra's job logging writes Python's log records to it (a FileHandler on the root logger, see
-``hydra.job_logging``). For the length of a job, this Hydra callback adds to it:
-
-- Lightning's messages: ``lightning.pytorch`` and ``lightning.fabric`` log through their own
-  stderr handler and do not propagate to the root logger, so the file handler is added to them;
-- what the run prints on stdout and stderr (the config, the model summary, the final metrics,
-  the run folder, warnings, a failed run's ``error:`` line), line by line as printed, less the
-  progress bar: text that a terminal overwrites (after a carriage return) is not copied;
-- the traceback of a run that raised (Hydra prints it on the console after the job).
-"""
+"""``<run folder>/train.log``, what a person reads later to know what happened: Hydra's job
+logging writes Python's log records to it, and for the length of a job this Hydra callback adds
+Lightning's messages (its loggers do not propagate to the root logger), what the run prints
+(less the progress bar: text a terminal overwrites after a carriage return), and the traceback
+of a run that raised (Hydra prints it on the console only)."""
 
 from __future__ import annotations
 
@@ -28,8 +21,7 @@ TERMINAL_CODES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # colours, cursor moves
 
 
 class LoggedStream:
-    """A console stream that also copies each line it prints into ``log``, except the text a
-    terminal overwrites: a progress bar redraws itself after a carriage return."""
+    """A console stream that also copies each line it prints into ``log``."""
 
     def __init__(self, stream: TextIO, log: TextIO) -> None:
         self.stream, self.log, self.line = stream, log, ""
@@ -46,8 +38,7 @@ class LoggedStream:
         if kept or "\r" not in line:
             self.log.write(kept + "\n")
 
-    def end(self) -> None:
-        """Copies a last line that was printed without a newline."""
+    def end(self) -> None:  # a last line printed without a newline
         if self.line:
             self.copy(self.line)
         self.line = ""

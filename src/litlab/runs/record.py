@@ -54,67 +54,52 @@ def git_state(folder: Path) -> dict[str, Any]:
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
-def hydra_overrides() -> list[str] | None:
-    from hydra.core.hydra_config import HydraConfig
-
-    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else None
-
-
 def effective_batch_size(trainer: L.Trainer) -> dict[str, int | None]:
     """Samples per optimizer step: batch_size x accumulate_grad_batches x devices x nodes
     (``data.batch_size`` is per device)."""
     hparams = getattr(trainer.datamodule, "hparams", {}) or {}
     batch_size = hparams.get("batch_size")
     accumulate = accumulation(trainer)  # Lightning's, or the loader's for fused steps
-    parts = {
-        "batch_size": batch_size,
-        "accumulate_grad_batches": accumulate,
-        "devices": trainer.num_devices,
-        "num_nodes": trainer.num_nodes,
-    }
-    total = None
-    if batch_size is not None:
-        total = batch_size * accumulate * trainer.num_devices * trainer.num_nodes
-    return {"effective_batch_size": total, **parts}
-
-
-def determinism() -> dict[str, Any]:
-    """As torch has them now (``Trainer(deterministic=..., benchmark=...)`` set them)."""
-    return {
-        "use_deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
-        "deterministic_warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
-        "cudnn_benchmark": torch.backends.cudnn.benchmark,
-        "cudnn_deterministic": torch.backends.cudnn.deterministic,
-        "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
-    }
-
-
-def hardware(trainer: L.Trainer) -> dict[str, Any]:
-    on_gpu = trainer.strategy.root_device.type == "cuda"
-    return {
-        "accelerator": type(trainer.accelerator).__name__,
-        "device": str(trainer.strategy.root_device),
-        "gpu": torch.cuda.get_device_name(trainer.strategy.root_device) if on_gpu else None,
-        "cuda": torch.version.cuda if on_gpu else None,
-        "cudnn": torch.backends.cudnn.version() if on_gpu else None,
-        "os": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        NVML_CUDA_CHECK: os.environ.get(NVML_CUDA_CHECK),  # see litlab.cuda_check
-    }
+    devices, nodes = trainer.num_devices, trainer.num_nodes
+    total = None if batch_size is None else batch_size * accumulate * devices * nodes
+    return {"effective_batch_size": total, "batch_size": batch_size,
+            "accumulate_grad_batches": accumulate, "devices": devices,
+            "num_nodes": nodes}  # fmt: skip
 
 
 def build_run_record(trainer: L.Trainer, seed: int | None) -> dict[str, Any]:
+    from hydra.core.hydra_config import HydraConfig
+
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else None
+    device = trainer.strategy.root_device
+    on_gpu = device.type == "cuda"
+    cpus_usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return {
         "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "seed": seed,
-        "determinism": determinism(),
+        "determinism": {  # as torch has them now (Trainer(deterministic=..., benchmark=...))
+            "use_deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            "deterministic_warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "cudnn_deterministic": torch.backends.cudnn.deterministic,
+            "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+        },
         "batch": effective_batch_size(trainer),
         "versions": package_versions(),
-        "hardware": hardware(trainer),
+        "hardware": {
+            "accelerator": type(trainer.accelerator).__name__,
+            "device": str(device),
+            "gpu": torch.cuda.get_device_name(device) if on_gpu else None,
+            "cuda": torch.version.cuda if on_gpu else None,
+            "cudnn": torch.backends.cudnn.version() if on_gpu else None,
+            "os": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "cpus_usable": cpus_usable,
+            NVML_CUDA_CHECK: os.environ.get(NVML_CUDA_CHECK),  # see litlab.cuda_check
+        },
         "git": git_state(Path(__file__).resolve().parent),
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
-        "hydra_overrides": hydra_overrides(),
+        "hydra_overrides": overrides,
         # what `litlab rerun`/`resume` made it from: {"command": "rerun", "run": <folder>}
         "origin": json.loads(os.environ.get(ORIGIN_ENV, "null")),
     }

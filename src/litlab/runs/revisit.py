@@ -1,15 +1,9 @@
-"""``litlab rerun`` and ``litlab resume``: a run again, from its folder, as a new train.py run.
+"""``litlab rerun <run> [overrides]`` and ``litlab resume <run or sweep> [overrides]``.
 
-``litlab rerun <run> [overrides]``: the run's config plus the overrides, e.g. ``train=false``
-(test its best checkpoint) or ``seed=7``. ``litlab resume <run> [overrides]``: continue training
-from its newest checkpoint (``interrupted.ckpt`` or ``last.ckpt``), e.g. with
-``trainer.max_epochs=40``; ``litlab resume <sweep folder>``: finish the sweep in that folder
-(``litlab.runs.sweep_resume``).
-
-The new run is an ordinary train.py run (its own run folder, console, train.log), started with
-the stored run's overrides, the fixes that make the configs compose its stored config exactly
-(``stored_config.rebuild``), and the new overrides last; its ``run_record.json`` says where it
-came from (``origin``). Every ``_target_`` it would build is checked first (``check_targets``).
+The new run is an ordinary train.py run in its own folder, started with the stored run's
+overrides, the fixes that make conf/ compose its stored config exactly (``rebuild``), and the new
+overrides last; every ``_target_`` it would build is checked first. A sweep is finished in its
+own folder (``litlab.runs.sweep_resume``).
 """
 
 from __future__ import annotations
@@ -45,14 +39,7 @@ from litlab.runs.stored_config import (
     search_path,
 )
 
-LONGER = ("trainer.max_epochs", "trainer.max_steps", "trainer.max_time")  # what resumes a
-# completed run
-
-
-def global_groups(config_dirs: Sequence[Path]) -> set[str]:
-    """Config groups whose options set keys anywhere (``# @package _global_``): experiment, ..."""
-    options = [path for folder in (CONF_DIR, *config_dirs) for path in folder.glob("*/*.yaml")]
-    return {path.parent.name for path in options if "@package _global_" in path.read_text()}
+LONGER = ("trainer.max_epochs", "trainer.max_steps", "trainer.max_time")  # resume a completed run
 
 
 def touches(key: str, keys: set[str]) -> bool:
@@ -66,9 +53,12 @@ def revisit_overrides(
     with ``new`` on top; prints what it added. Checks every ``_target_`` before returning."""
     run = read_run(folder, readable=True)
     keys = {key.lstrip("~") for key, _ in parse_overrides(new)}
-    # the stored values conf/ composes differently today, unless the new overrides set them
     check_stored(run)
-    fixes = [] if keys & global_groups(config_dirs) else rebuild(run, config_dirs)
+    # the stored values conf/ composes differently today, unless the new overrides set them or
+    # choose an option of a group that sets keys anywhere (``# @package _global_``: experiment)
+    options = [path for folder in (CONF_DIR, *config_dirs) for path in folder.glob("*/*.yaml")]
+    global_groups = {p.parent.name for p in options if "@package _global_" in p.read_text()}
+    fixes = [] if keys & global_groups else rebuild(run, config_dirs)
     fixed = [key.lstrip("~") for key, _ in parse_overrides(fixes)]
     fixes = [fix for fix, key in zip(fixes, fixed, strict=True) if not touches(key, keys)]
     if fixes:

@@ -1,18 +1,15 @@
 """A run folder's stored config, read as data: what it may build, and how conf/ rebuilds it.
 
-A folder may come from someone else, and building its ``_target_``s would run whatever they
-name. ``check_targets`` judges a target by the object it resolves to, never by its spelling
-(Hydra resolves ``litlab.validation.torch.load`` to ``torch.load`` by walking attributes): after
-every interpolation and resolver (``oc.create`` makes config nodes) is evaluated, each
-``_target_`` must be the very object that a ``_target_`` in the config search path in force
-names (litlab's ``conf/`` and the ``--config-dir``s given on this command line, never a path
-stored in the folder), or a public litlab class. ``rebuild`` turns the stored config back into
-train.py overrides: the run's own, plus one ``++key=value`` or ``~key`` for each value that the
-search path composes differently today, checked by composing them again.
+A folder may come from someone else. ``check_targets`` judges a ``_target_`` by the object it
+resolves to, never by its spelling (Hydra resolves ``litlab.validation.torch.load`` to
+``torch.load``), after every interpolation and resolver (``oc.create``) is evaluated: it must be
+an object that a ``_target_`` of the search path in force names (``conf/`` and this command
+line's ``--config-dir``s, never a path stored in the folder), or a public litlab class.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections.abc import Iterator, Sequence
@@ -27,7 +24,16 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from litlab.errors import UserError
-from litlab.runs.folder import SWEEP_RECORD, Run, one_line, read_run, read_yaml
+from litlab.runs.folder import (
+    ABSENT,
+    SWEEP_RECORD,
+    Run,
+    config_changes,
+    one_line,
+    parse_overrides,
+    read_run,
+    read_yaml,
+)
 
 REPO = Path(__file__).resolve().parents[3]  # src/litlab/runs/ -> the checkout
 CONF_DIR = REPO / "conf"
@@ -66,29 +72,21 @@ def allowed(config_dirs: tuple[Path, ...]) -> dict[int, str]:
     return {id(obj): name for name, obj in objects.items() if obj is not None}
 
 
-def is_litlab_class(obj: object) -> bool:
-    """A public class defined in litlab, found where it is defined."""
-    module = getattr(obj, "__module__", None) or ""
-    name = getattr(obj, "__name__", "_")
-    defined = getattr(sys.modules.get(module), name, None) is obj
-    return isinstance(obj, type) and module.split(".")[0] == "litlab" and defined and name[0] != "_"
-
-
-def is_hydra_plugin(obj: object) -> bool:
-    """A launcher or sweeper (Hydra takes them from ``hydra_plugins`` and its own plugins)."""
-    module = getattr(obj, "__module__", None) or ""
-    return isinstance(obj, type) and module.startswith(("hydra_plugins.", "hydra._internal.core"))
-
-
 def target_problem(where: str, target: object, config_dirs: Sequence[Path] = ()) -> str | None:
-    """Why ``target`` may not be built at ``where``, or None when it may."""
+    """Why ``target`` may not be built at ``where``, or None when it may: it must be named by
+    the configs, a public litlab class (found where it is defined), or under ``hydra.`` a
+    launcher or sweeper (Hydra's own plugins, or ``hydra_plugins``)."""
     dirs = (CONF_DIR, *config_dirs)
     obj = locate(target) if isinstance(target, str) else None
     if obj is None:
         return f"no such class or function is named in the configs ({HINT})"
-    if id(obj) in allowed(dirs) or is_litlab_class(obj):
-        return None
-    if where.startswith("hydra.") and is_hydra_plugin(obj):
+    module, name = getattr(obj, "__module__", None) or "", getattr(obj, "__name__", "_")
+    litlab_class = module.split(".")[0] == "litlab" and name[0] != "_"
+    litlab_class &= getattr(sys.modules.get(module), name, None) is obj
+    plugin = where.startswith("hydra.") and module.startswith(
+        ("hydra_plugins.", "hydra._internal.core")
+    )
+    if id(obj) in allowed(dirs) or (isinstance(obj, type) and (litlab_class or plugin)):
         return None
     name = f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
     return f"it is {name}, which no _target_ of {', '.join(map(str, dirs))} names ({HINT})"
@@ -105,19 +103,15 @@ def targets(value: Any, where: str = "") -> Iterator[tuple[str, Any]]:
             yield from targets(item, path)
 
 
-def resolved(cfg: DictConfig) -> dict[str, Any]:
-    """The config as it will be built: every interpolation and resolver evaluated (Hydra's own
-    node aside: conf/ and Hydra make it, nothing from a run folder)."""
+def check_targets(cfg: DictConfig, config_dirs: Sequence[Path] = ()) -> None:
+    """Every ``_target_`` in ``cfg``, as it will be built (resolved; Hydra's own node aside:
+    conf/ and Hydra make it), resolves to an object the search path's configs name."""
     try:
         keys = [key for key in cfg if key != "hydra"]
-        return OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True)
+        data = OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True)
     except OmegaConfBaseException as error:
         raise UserError(f"the config cannot be resolved: {one_line(error)}") from error
-
-
-def check_targets(cfg: DictConfig, config_dirs: Sequence[Path] = ()) -> None:
-    """Every ``_target_`` in ``cfg`` resolves to an object the search path's configs name."""
-    for where, target in targets(resolved(cfg)):
+    for where, target in targets(data):
         problem = target_problem(where, target, config_dirs)
         if problem:
             raise UserError(f"{where}={target!r} is not allowed: {problem}")
@@ -125,16 +119,14 @@ def check_targets(cfg: DictConfig, config_dirs: Sequence[Path] = ()) -> None:
 
 def search_path(config_dirs: Sequence[Path]) -> list[str]:
     """The override that adds ``config_dirs`` to Hydra's search path (train.py gets it too)."""
-    if not config_dirs:
-        return []
-    return ["hydra.searchpath=[" + ",".join(quote(f"file://{d}") for d in config_dirs) + "]"]
+    paths = ",".join(quote(f"file://{folder}") for folder in config_dirs)
+    return [f"hydra.searchpath=[{paths}]"] if config_dirs else []
 
 
 def compose_config(
     overrides: Sequence[str], with_hydra: bool = True, config_dirs: Sequence[Path] = ()
 ) -> DictConfig:
-    """What train.py composes from these overrides, in this checkout's conf/ (and
-    ``config_dirs``)."""
+    """What train.py composes from these overrides, in conf/ (and ``config_dirs``)."""
     if not (CONF_DIR.is_dir() and TRAIN_PY.is_file()):
         raise UserError(f"litlab works from a litlab checkout (conf/, train.py): none at {REPO}")
     everything = [*overrides, *search_path(config_dirs)]
@@ -160,10 +152,8 @@ def as_data(cfg: DictConfig) -> dict[str, Any]:
 
 def quote(value: Any) -> str:
     """A value in Hydra's override grammar; strings quoted, interpolations kept."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)  # null, true, false
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, list):
@@ -181,24 +171,16 @@ def path_value(path: Path) -> str:
     return text if re.fullmatch(r"[\w./-]+", text) else quote(text)
 
 
-def differences(stored: dict[str, Any], composed: dict[str, Any], prefix: str = "") -> list[str]:
+def differences(stored: dict[str, Any], composed: dict[str, Any]) -> list[str]:
     """Overrides that turn ``composed`` into ``stored``: ``++key=value`` and ``~key``."""
-    changes = []
-    for key, value in stored.items():
-        other = composed.get(key, KeyError)
-        if isinstance(value, dict) and isinstance(other, dict):
-            changes += differences(value, other, f"{prefix}{key}.")
-        elif other is KeyError or type(other) is not type(value) or other != value:
-            changes.append(f"++{prefix}{key}={quote(value)}")
-    changes += [f"~{prefix}{key}" for key in composed if key not in stored]
-    return changes
+    changes = config_changes(stored, composed)
+    return [f"~{k}" if v is ABSENT else f"++{k}={quote(v)}" for k, (v, _) in changes.items()]
 
 
 def check_stored(run: Run) -> None:
-    """What a run folder may not carry into a new run: Hydra's own settings (``hydra.*``: its
-    logging handlers, callbacks, search path are code and places), stored as overrides or
-    config keys."""
-    for line, key in zip(run.overrides, run.override_keys, strict=True):
+    """A run folder never carries Hydra's own settings (``hydra.*``: logging handlers,
+    callbacks, the search path are code and places) into a new run."""
+    for line, (key, _) in zip(run.overrides, parse_overrides(run.overrides), strict=True):
         if key.lstrip("~").split(".")[0] == "hydra":
             raise UserError(
                 f"{run.folder}/.hydra/overrides.yaml holds {line!r}: a stored run does not set "
@@ -209,7 +191,8 @@ def check_stored(run: Run) -> None:
 
 
 def rebuild(run: Run, config_dirs: Sequence[Path] = ()) -> list[str]:
-    """The overrides that, after the run's own, make conf/ compose exactly its stored config."""
+    """The overrides that, after the run's own, make conf/ compose exactly its stored config
+    (one ``++key=value`` or ``~key`` for each value conf/ composes differently today)."""
     composed = compose_config(run.overrides, False, config_dirs)
     fixes = differences(run.config, as_data(composed))
     if fixes:

@@ -1,10 +1,6 @@
-"""summary.csv, summary.md and summary.png of a multirun, built from its job folders alone.
-
-Written at the end of every multirun by ``SweepSummary`` (a Hydra callback, see
-conf/hydra/default.yaml) and rebuilt at any time, also for an interrupted sweep, by
-``litlab summary <sweep folder>`` (or its older name, ``litlab-summary``). A job folder that
-cannot be read is listed as ``unreadable``, with the reason, and the others are summarized.
-"""
+"""summary.csv, summary.md and summary.png of a multirun, from its job folders alone: written
+when a multirun ends (``SweepSummary``, a Hydra callback) and by ``litlab summary <sweep folder>``
+(also of an interrupted sweep). An unreadable job folder is listed as such, with the reason."""
 
 from __future__ import annotations
 
@@ -22,14 +18,9 @@ from omegaconf import DictConfig
 from litlab.errors import UserError
 from litlab.runs.folder import counted, find_jobs
 from litlab.runs.status import COMPLETED, FAILED, UNREADABLE
-from litlab.runs.sweep import GROUP_IGNORES, Job, group_jobs, mean_std, objective, rank_groups
+from litlab.runs.sweep import GROUP_IGNORES, Job, group_jobs, objective, stats_text
 
 log = logging.getLogger(__name__)
-
-
-def metric_names(jobs: Sequence[Job], first: str | None) -> list[str]:
-    names = sorted({name for job in jobs for name in job.metrics})
-    return sorted(names, key=lambda name: name != first)  # the optimized metric leads
 
 
 def write_csv(path: Path, jobs: Sequence[Job], metrics: Sequence[str]) -> None:
@@ -46,11 +37,9 @@ def write_csv(path: Path, jobs: Sequence[Job], metrics: Sequence[str]) -> None:
             )
 
 
-def format_stats(values: Sequence[float]) -> str:
-    if not values:
-        return "–"
-    mean, std = mean_std(values)
-    return f"{mean:.4g} ± {std:.2g} (n={len(values)})"
+def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(cells) + " |" for cells in (header, *rows)]
+    return [lines[0], "|" + "---|" * len(header), *lines[1:]]
 
 
 def markdown(
@@ -61,11 +50,11 @@ def markdown(
     figure: str | None = None,
     notes: Sequence[str] = (),
 ) -> str:
-    """The summary; ``figure``: the file name of the sweep figure to link, ``notes``: what it
-    leaves out."""
+    """``figure``: the file name of the sweep figure to link, ``notes``: what it leaves out."""
     readable = [job for job in jobs if job.status != UNREADABLE]
     groups, common = group_jobs(readable)
-    groups = rank_groups(groups, metric, mode)
+    sign = -1.0 if mode == "max" else 1.0  # best first; groups without a finished value last
+    groups.sort(key=lambda group: (group.mean(metric) is None, sign * (group.mean(metric) or 0)))
     varying = list(groups[0].setting) if groups else []
     lines = [
         "# Sweep summary",
@@ -76,60 +65,57 @@ def markdown(
     ]
     if common:
         lines += ["", "Shared by all jobs: " + " ".join(f"`{k}={v}`" for k, v in common.items())]
-    header = [*varying, "jobs", "completed", *metrics]
-    lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for group in groups:
-        cells = [group.setting[key] for key in varying]
-        cells += [str(len(group.jobs)), str(len(group.completed))]
-        cells += [format_stats(group.values(name)) for name in metrics]
-        lines.append("| " + " | ".join(cells) + " |")
+    rows = [[*(group.setting[key] for key in varying), str(len(group.jobs)),
+             str(len(group.completed)), *(stats_text(group.values(n)) for n in metrics)]
+            for group in groups]  # fmt: skip
+    lines += ["", *md_table([*varying, "jobs", "completed", *metrics], rows)]
     if figure:
         lines += ["", f"![{metric} by swept value, and as logged during training]({figure})"]
     if notes:
         lines += [""] + [f"- {note}" for note in notes]
     unfinished = [job for job in jobs if job.status != COMPLETED]
     if unfinished:
-        lines += ["", "## Jobs that did not complete", "", "| job | status | overrides | error |"]
-        lines.append("|---|---|---|---|")
-        for job in unfinished:
-            overrides = " ".join(f"{k}={v}" for k, v in job.settings.items() if k not in common)
-            error = (job.error or "").replace("|", "\\|").replace("\n", " ")
-            lines.append(f"| {job.name} | {job.status} | {overrides} | {error} |")
+        rows = [[job.name, job.status,
+                 " ".join(f"{k}={v}" for k, v in job.settings.items() if k not in common),
+                 (job.error or "").replace("|", "\\|").replace("\n", " ")]
+                for job in unfinished]  # fmt: skip
+        lines += ["", "## Jobs that did not complete", ""]
+        lines += md_table(["job", "status", "overrides", "error"], rows)
     return "\n".join(lines) + "\n"
 
 
 def figure(sweep_dir: Path, jobs: Sequence[Job], metric: str | None) -> tuple[str | None, list]:
-    """Write summary.png: (its file name, or None without a figure; notes on what it leaves
-    out). A figure that cannot be drawn costs the figure, never the summary."""
-    from litlab.runs.sweep_figure import FIGURE_FILE, write_figure  # matplotlib: only here
+    """Write summary.png: its file name (None without a figure), and what it leaves out. A
+    figure that cannot be drawn costs the figure, never the summary."""
+    from litlab.runs.sweep_figure import FIGURE_FILE, build_figure  # matplotlib: only here
 
+    path = sweep_dir / FIGURE_FILE
+    path.unlink(missing_ok=True)  # an old one, if none is drawn now
     try:
         readable = [job for job in jobs if job.status != UNREADABLE]
-        drawn = write_figure(sweep_dir / FIGURE_FILE, readable, group_jobs(readable)[0], metric)
+        drawn = build_figure(readable, group_jobs(readable)[0], metric)
+        if drawn.figure is not None:
+            drawn.figure.savefig(path, dpi=100)
     except Exception as error:  # e.g. unreadable event files: the tables still matter
         log.warning("sweep figure not written: %s", error, exc_info=True)
         return None, [f"No figure: {type(error).__name__}: {error}"]
     return (FIGURE_FILE if drawn.figure is not None else None), drawn.notes
 
 
-def write_summary(sweep_dir: str | Path) -> list[Job]:
-    """Write summary.csv, summary.md and summary.png into the sweep folder; return the jobs
-    found. Without jobs, write nothing."""
-    sweep_dir = Path(sweep_dir)
+def summarize(sweep_dir: Path) -> int:
+    """Write summary.csv, .md and .png from the job folders and say where; the exit code: 1 if
+    any job failed (a pruned trial did not fail: the search stopped it)."""
+    if not sweep_dir.is_dir():
+        raise UserError(f"sweep folder {sweep_dir} does not exist")
     jobs = find_jobs(sweep_dir)
     if not jobs:
-        return jobs
+        raise UserError(f"no job folders (*/.hydra) in {sweep_dir}")
     metric, mode = objective(jobs)
-    metrics = metric_names(jobs, metric)
+    names = sorted({name for job in jobs for name in job.metrics})
+    metrics = sorted(names, key=lambda name: name != metric)  # the optimized metric leads
     write_csv(sweep_dir / "summary.csv", jobs, metrics)
     figure_file, notes = figure(sweep_dir, jobs, metric)
     (sweep_dir / "summary.md").write_text(markdown(jobs, metrics, metric, mode, figure_file, notes))
-    return jobs
-
-
-def report(sweep_dir: Path, jobs: Sequence[Job]) -> int:
-    """Print where the summary is and return the exit code: 1 if any job failed (a pruned
-    trial did not fail: the search stopped it)."""
     failed = [job for job in jobs if job.status in (FAILED, UNREADABLE)]
     print(f"Sweep summary: {sweep_dir.resolve() / 'summary.md'} ({counted(jobs, 'job')})")
     for job in failed:
@@ -142,23 +128,11 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        code = report(sweep_dir, write_summary(sweep_dir))
-        if code:
-            sys.exit(code)  # SystemExit passes Hydra's callback guard; Hydra itself exits 0
-
-
-def summarize(sweep_dir: Path) -> int:
-    """Rebuild the summary of ``sweep_dir``; the exit code: 1 if any job failed."""
-    if not sweep_dir.is_dir():
-        raise UserError(f"sweep folder {sweep_dir} does not exist")
-    jobs = write_summary(sweep_dir)
-    if not jobs:
-        raise UserError(f"no job folders (*/.hydra) in {sweep_dir}")
-    return report(sweep_dir, jobs)
+        if find_jobs(sweep_dir) and summarize(sweep_dir):  # no jobs: nothing to summarize
+            sys.exit(1)  # SystemExit passes Hydra's callback guard; Hydra itself exits 0
 
 
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
-    """``litlab summary SWEEP_DIR``."""
     parser = subparsers.add_parser(
         "summary",
         help="rebuild a sweep's summary",

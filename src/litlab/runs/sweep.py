@@ -46,19 +46,16 @@ def group_jobs(jobs: Sequence[Job]) -> tuple[list[Group], dict[str, str]]:
     return list(groups.values()), common
 
 
-def rank_groups(groups: list[Group], metric: str | None, mode: str) -> list[Group]:
-    """Best group first; groups without a finished value of the metric last."""
-    sign = -1.0 if mode == "max" else 1.0
-
-    def key(group: Group) -> tuple[bool, float]:
-        mean = group.mean(metric)
-        return (mean is None, sign * mean if mean is not None else 0.0)
-
-    return sorted(groups, key=key)
-
-
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def stats_text(values: Sequence[float]) -> str:
+    """``0.8123 ± 0.01 (n=3)``; a dash without values."""
+    if not values:
+        return "–"
+    mean, std = mean_std(values)
+    return f"{mean:.4g} ± {std:.2g} (n={len(values)})"
 
 
 def objective(jobs: Sequence[Job]) -> tuple[str | None, str]:

@@ -1,67 +1,49 @@
 """summary.png of a sweep: the optimized metric against each swept value (mean ± std over the
-seeds), and the metric's logged history for every job on one plot, over optimizer steps.
-
-Drawn on a plain matplotlib ``Figure`` (no pyplot, so no display is needed). Swept values that
-all read as numbers go on a numeric axis, logarithmic when they span a decade or more; others
-(optimizer names, lists) are categories. A sweep of one value or one job gets a panel of its
-jobs' values instead. Every panel says whether lower or higher is better
-(``optimized_metric_mode``), marks the jobs that did not complete with a black ×, and tells the
-seeds apart by line style and marker. The curves' y range comes from what the completed jobs
-logged after their first point, so the first epoch's (or a diverged job's) values do not flatten
-the ends that matter; they run off the axis instead.
+seeds; numbers on a numeric axis, log from a decade on, others as categories; a sweep of no
+value: each job's value), and every job's logged history over optimizer steps. Every panel says
+whether lower or higher is better and marks the jobs that did not complete with a black ×.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from itertools import cycle
 
 from matplotlib import rcParams
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import NullLocator
 
 from litlab.plotting import (
-    CROSS,
     cross_at_foot,
     cross_handle,
+    cross_inside,
     declutter_ticks,
+    line_styles,
+    panels,
     set_title,
-    shared_prefix,
     show_y_range,
     spans_decades,
+    values_axis,
 )
 from litlab.runs.history import Points, read_history
-from litlab.runs.sweep import Group, Job, mean_std, why_no_history
+from litlab.runs.sweep import Group, Job, mean_std, stats_text, why_no_history
 
 FIGURE_FILE = "summary.png"
 MAX_SERIES = 6  # more combinations of the other swept keys: one series, no legend
 MAX_LEGEND = 10
 DECADES_FOR_LOG = 2.0  # metric means: a log axis from two decades on
-VALUE_DECADES_FOR_LOG = 1.0  # swept values (learning rates): from one on
 CURVE_DECADES_FOR_LOG = 1.0  # logged curves (losses fall by decades): from one on
 BETTER = {"min": "lower is better", "max": "higher is better"}
 DID_NOT_COMPLETE = "did not complete"
-SEED_STYLES = ["-", "--", ":", "-."]
-SEED_MARKERS = ["o", "s", "^", "D", "v", "P"]
 
 
 @dataclass
 class SweepFigure:
     figure: Figure | None
     notes: list[str] = field(default_factory=list)  # what the figure leaves out, and why
-
-
-def numbers(values: Sequence[str]) -> list[float] | None:
-    """The values as floats, or None if any of them is not a number."""
-    try:
-        parsed = [float(value) for value in values]
-    except ValueError:
-        return None
-    return parsed if all(math.isfinite(v) for v in parsed) else None
 
 
 def short(key: str) -> str:
@@ -75,69 +57,39 @@ def label(setting: dict[str, str]) -> str:
     return " ".join(f"{short(key)}={value}" for key, value in setting.items())
 
 
-def better(mode: str | None) -> str:
-    """``lower is better`` for ``optimized_metric_mode=min``; nothing for an unknown mode."""
-    return BETTER.get(mode or "", "")
-
-
-def unfinished(jobs: Iterable[Job]) -> list[Job]:
-    return [job for job in jobs if job.status != "completed"]
-
-
-def plot_by_value(
-    ax: Axes, key: str, groups: Sequence[Group], metric: str, mode: str | None = None
-) -> list[str]:
+def plot_by_value(ax: Axes, key: str, groups: Sequence[Group], metric: str, mode: str) -> list[str]:
     """``metric`` (mean ± std over seeds) against the values of ``key``: one series per
     combination of the other swept keys; the jobs that did not complete marked at their value.
     Returns the settings left out of the series (no completed job)."""
     shown = [group for group in groups if group.values(metric)]
     left_out = [label(group.setting) for group in groups if not group.values(metric)]
     raw = list(dict.fromkeys(group.setting[key] for group in groups))
-    parsed = numbers(raw)
-    # where each value sits on the x axis: itself, or its place among the categories
-    position = dict(zip(raw, parsed or range(len(raw)), strict=True))
+    position, numeric = values_axis(ax, key, raw)
     series: dict[str, list[Group]] = {}
     for group in shown:
         others = {k: v for k, v in group.setting.items() if k != key}
         series.setdefault(label(others), []).append(group)
     if len(series) > MAX_SERIES:
         series = {"": shown}
-    all_values = []
     for name, members in series.items():
         members = sorted(members, key=lambda group: position[group.setting[key]])
         xs = [position[group.setting[key]] for group in members]
-        stats = [mean_std(group.values(metric)) for group in members]
-        line = ax.errorbar(
-            xs,
-            [mean for mean, _ in stats],
-            yerr=[std for _, std in stats],
-            marker="o",
-            capsize=3,
-            label=name or None,
-            linestyle="-" if parsed else "none",
-        )
+        means, stds = zip(*(mean_std(group.values(metric)) for group in members), strict=True)
+        line = ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=name or None,
+                           linestyle="-" if numeric else "none")  # fmt: skip
         for x, group in zip(xs, members, strict=True):  # every job's own value, faintly
             values = group.values(metric)
-            all_values += values
             ax.plot([x] * len(values), values, ".", color=line[0].get_color(), alpha=0.35)
     failed: dict[float, int] = {}
     for group in groups:
-        if unfinished(group.jobs):
+        if len(group.completed) < len(group.jobs):
             x = position[group.setting[key]]
-            failed[x] = failed.get(x, 0) + len(unfinished(group.jobs))
+            failed[x] = failed.get(x, 0) + len(group.jobs) - len(group.completed)
     if failed:
         cross_at_foot(ax, list(failed), list(failed.values()))
-    prefix = "" if parsed else shared_prefix(raw)
-    ax.set_xlabel(f"{key} = {prefix}<name>" if prefix else key)
     ax.set_ylabel(f"{metric} (mean ± std over seeds)")
-    set_title(ax, f"{metric} by {short(key)}", better(mode))
-    if parsed and spans_decades(parsed, VALUE_DECADES_FOR_LOG):
-        ax.set_xscale("log")
-    # ticks at the swept values themselves, and nowhere else (no minor labels to collide)
-    ticks = [f"{v:g}" for v in parsed] if parsed else [v.removeprefix(prefix) for v in raw]
-    ax.set_xticks(list(position.values()), ticks)
-    ax.xaxis.set_minor_locator(NullLocator())
-    if spans_decades(all_values, DECADES_FOR_LOG):
+    set_title(ax, f"{metric} by {short(key)}", BETTER.get(mode, ""))
+    if spans_decades([value for group in shown for value in group.values(metric)], DECADES_FOR_LOG):
         ax.set_yscale("log")
     handles, _ = ax.get_legend_handles_labels()
     if len(series) > 1 or failed:
@@ -146,7 +98,7 @@ def plot_by_value(
     return left_out
 
 
-def plot_jobs(ax: Axes, jobs: Sequence[Job], metric: str, mode: str | None = None) -> None:
+def plot_jobs(ax: Axes, jobs: Sequence[Job], metric: str, mode: str) -> None:
     """No swept value besides the seed: each job's value (× for a job that did not complete),
     and the completed jobs' mean ± std."""
     seeds = [job.settings.get("seed") for job in jobs]
@@ -160,111 +112,55 @@ def plot_jobs(ax: Axes, jobs: Sequence[Job], metric: str, mode: str | None = Non
     if failed:
         cross_at_foot(ax, failed, [1] * len(failed))
         ax.legend(handles=[cross_handle(DID_NOT_COMPLETE)], fontsize="small", loc="best")
-    title = metric
     if values:
         mean, std = mean_std(values)
         ax.axhline(mean, color="grey", linewidth=1)
         if std:
             ax.axhspan(mean - std, mean + std, color="grey", alpha=0.15)
-        title = f"{metric}: {mean:.4g} ± {std:.2g} (n={len(values)})"
-    set_title(ax, title, better(mode))
+    set_title(ax, f"{metric}: {stats_text(values)}" if values else metric, BETTER.get(mode, ""))
     ax.set_xlabel("seed" if by_seed else "job")
     ax.set_ylabel(metric)
 
 
-def curve_limits(histories: dict[str, Points], jobs: Sequence[Job]) -> list[float]:
-    """The values the curves' y range is made to show: the completed jobs' (all jobs' if none
-    completed), each without its first logged point when it logged three or more."""
-    completed = {job.name for job in jobs if job.status == "completed"} & set(histories)
-    names = completed or set(histories)
-    values = []
-    for name in names:
-        points = histories[name]
-        values += [value for _, value in (points[1:] if len(points) > 2 else points)]
-    return [v for v in values if math.isfinite(v)]
-
-
-def set_curve_range(ax: Axes, histories: dict[str, Points], jobs: Sequence[Job]) -> None:
-    shown = curve_limits(histories, jobs)
-    logged = [v for points in histories.values() for _, v in points if math.isfinite(v)]
-    if shown:
-        show_y_range(ax, shown, log=spans_decades(logged, CURVE_DECADES_FOR_LOG))
-
-
-def seed_style(jobs: Sequence[Job]) -> dict[str, tuple[str, str]]:
-    """The seed of every job -> (line style, marker); one style when no seed is swept."""
-    seeds = list(dict.fromkeys(job.settings.get("seed", "") for job in jobs))
-    return {
-        seed: (SEED_STYLES[i % len(SEED_STYLES)], SEED_MARKERS[i % len(SEED_MARKERS)])
-        for i, seed in enumerate(seeds)
-    }
-
-
 def plot_curves(
-    ax: Axes,
-    histories: dict[str, Points],
-    groups: Sequence[Group],
-    metric: str,
-    mode: str | None = None,
+    ax: Axes, histories: dict[str, Points], groups: Sequence[Group], metric: str, mode: str | None
 ) -> None:
     """Every job's logged ``metric`` over the optimizer steps: one colour per setting, one line
     style and marker per seed; a job that did not complete ends in a black ×."""
-    cycle = [style["color"] for style in rcParams["axes.prop_cycle"]]
     jobs = [job for group in groups for job in group.jobs]
-    styles = seed_style(jobs)
-    colour: dict[int, str] = {}  # id(group) -> colour
+    styles, seed_handles = line_styles([job.settings.get("seed", "") for job in jobs], "seed")
+    drawn = [group for group in groups if any(job.name in histories for job in group.jobs)]
+    colours = cycle(style["color"] for style in rcParams["axes.prop_cycle"])
     setting_handles, ends = [], []
-    for group in groups:
-        for job in group.jobs:
-            points = histories.get(job.name)
-            if not points:
-                continue
-            if id(group) not in colour:
-                colour[id(group)] = cycle[len(colour) % len(cycle)]
-                name = label(group.setting) or "every job"
-                setting_handles.append(Line2D([], [], color=colour[id(group)], label=name))
+    for group, colour in zip(drawn, colours, strict=False):  # the colours cycle
+        name = label(group.setting) or "every job"
+        setting_handles.append(Line2D([], [], color=colour, label=name))
+        for job in (job for job in group.jobs if job.name in histories):
+            points = histories[job.name]
             linestyle, marker = styles[job.settings.get("seed", "")]
-            ax.plot(
-                [step for step, _ in points],
-                [value for _, value in points],
-                color=colour[id(group)],
-                linestyle=linestyle,
-                marker=marker if len(points) < 20 else None,
-                markersize=4,
-            )
+            ax.plot(*zip(*points, strict=True), color=colour, linestyle=linestyle,
+                    marker=marker if len(points) < 20 else None, markersize=4)  # fmt: skip
             finite = [(step, value) for step, value in points if math.isfinite(value)]
             if job.status != "completed" and finite:
                 ends.append(finite[-1])
-    set_curve_range(ax, histories, jobs)
-    if ends:  # at the last value it logged, kept inside the axis when it ran off it
-        low, high = ax.get_ylim()
-        ys = [min(max(value, low), high) for _, value in ends]
-        ax.plot([step for step, _ in ends], ys, clip_on=False, zorder=3, **CROSS)
+    # the y range: what the completed jobs (all if none did) logged after their first point (when
+    # they logged three or more), so that the first epoch and a diverged job run off it
+    names = {job.name for job in jobs if job.status == "completed"} & set(histories) or histories
+    later = [points[1:] if len(points) > 2 else points for points in map(histories.get, names)]
+    shown = [v for points in later for _, v in points if math.isfinite(v)]
+    logged = [v for points in histories.values() for _, v in points if math.isfinite(v)]
+    if shown:
+        show_y_range(ax, shown, log=spans_decades(logged, CURVE_DECADES_FOR_LOG))
+    cross_inside(ax, ends)  # at the last value each logged
     ax.set_xlabel("optimizer step")
     ax.set_ylabel(metric)
-    set_title(ax, f"{metric} as logged", better(mode))
+    set_title(ax, f"{metric} as logged", BETTER.get(mode, ""))
     handles = setting_handles if 1 < len(setting_handles) <= MAX_LEGEND else []
-    if len(styles) > 1:
-        handles += [
-            Line2D([], [], color="grey", linestyle=style, marker=marker, label=f"seed={seed}")
-            for seed, (style, marker) in styles.items()
-        ][:MAX_LEGEND]
+    handles += seed_handles[:MAX_LEGEND]
     if ends:
         handles.append(cross_handle(DID_NOT_COMPLETE))
     if handles:  # beside the plot: the curves fill it
         ax.legend(handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))
-
-
-def histories_of(jobs: Sequence[Job], metric: str) -> tuple[dict[str, Points], list[str]]:
-    """The logged history of ``metric`` per job name, and why the others have none."""
-    histories, without = {}, []
-    for job in jobs:
-        points = read_history(job.folder, metric)
-        if points:
-            histories[job.name] = points
-        else:
-            without.append(job)
-    return histories, without
 
 
 def build_figure(
@@ -277,12 +173,10 @@ def build_figure(
         return SweepFigure(None, ["No figure: no jobs, or no optimized_metric to plot."])
     mode = mode or jobs[0].optimized_mode
     swept = list(groups[0].setting) if groups else []
-    histories, without = histories_of(jobs, metric)
-    panels = max(len(swept), 1) + (1 if histories else 0)
-    columns = min(panels, 3)
-    rows = math.ceil(panels / columns)
-    figure = Figure(figsize=(5.2 * columns, 4.0 * rows), layout="constrained")
-    axes = figure.subplots(rows, columns, squeeze=False).flatten()
+    logged = {job.name: read_history(job.folder, metric) for job in jobs}
+    histories = {name: points for name, points in logged.items() if points}
+    without = [job for job in jobs if job.name not in histories]
+    figure, axes = panels(max(len(swept), 1) + (1 if histories else 0))
     notes: list[str] = []
     for ax, key in zip(axes[: len(swept)], swept, strict=True):
         left_out = plot_by_value(ax, key, groups, metric, mode)
@@ -291,26 +185,8 @@ def build_figure(
     if not swept:
         plot_jobs(axes[0], jobs, metric, mode)
     if histories:
-        plot_curves(axes[panels - 1], histories, groups, metric, mode)
-    for ax in axes[panels:]:
-        ax.set_visible(False)
+        plot_curves(axes[-1], histories, groups, metric, mode)
     declutter_ticks(figure)
     if without:
         notes.append(f"Curves of {metric} not shown: {why_no_history(without, metric)}.")
     return SweepFigure(figure, notes)
-
-
-def write_figure(
-    path: Path,
-    jobs: Sequence[Job],
-    groups: Sequence[Group],
-    metric: str | None,
-    mode: str | None = None,
-) -> SweepFigure:
-    """Build the figure and save it at ``path`` (PNG); an old one is removed if none is built."""
-    result = build_figure(jobs, groups, metric, mode)
-    if result.figure is not None:
-        result.figure.savefig(path, dpi=100)
-    else:
-        path.unlink(missing_ok=True)
-    return result

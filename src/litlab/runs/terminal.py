@@ -9,20 +9,12 @@ import sys
 from rich.console import Console
 
 PIPED_WIDTH, UNLIMITED = 100, 100_000
-STATUS_STYLES = {
-    "completed": "green",
-    "pruned": "blue",
-    "failed": "red",
-    "interrupted": "yellow",
-    "running": "cyan",
-    "incomplete": "magenta",
-    "unreadable": "red",
-}
+STATUS_STYLES = {"completed": "green", "pruned": "blue", "failed": "red", "interrupted": "yellow",
+                 "running": "cyan", "incomplete": "magenta", "unreadable": "red"}  # fmt: skip
 
 
 def console(piped_width: int | None = PIPED_WIDTH) -> Console:
-    """Rich's console on stdout; piped output (no terminal, no COLUMNS) is ``piped_width``
-    wide (None: no limit, a table row stays one line)."""
+    """Rich's console on stdout; piped (no terminal, no COLUMNS): ``piped_width`` wide."""
     piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
     width = (piped_width or UNLIMITED) if piped else None
     return Console(width=width, highlight=False, soft_wrap=False)
