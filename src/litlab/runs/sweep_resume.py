@@ -28,10 +28,11 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.plugins import Plugins
 from hydra.errors import HydraException
 from hydra.plugins.sweeper import Sweeper
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from litlab.errors import UserError, exit_for_user_error
+from litlab.runs.folder import find_jobs, parse_overrides, read_sweep_record
 from litlab.runs.status import COMPLETED, RUNNING, read_status
 from litlab.runs.stored_config import (
     SWEEP_RECORD,
@@ -59,7 +60,7 @@ REFUSED = ("hydra.launcher.setup", "hydra.sweeper.custom_search_space")
 
 
 def is_resume(config: DictConfig) -> bool:
-    """Whether this multirun finishes a sweep (see ``run_folder.RunFolderGuard``)."""
+    """Whether this multirun finishes a sweep (``litlab.runs.guard`` lets it into its folder)."""
     return str(config.hydra.sweeper.get("_target_")) in RESUME_SWEEPERS.values()
 
 
@@ -95,12 +96,11 @@ def carried_hydra_override(override: str) -> bool:
 def sweep_overrides(sweep_dir: Path, new: Sequence[str]) -> list[str]:
     """train.py's arguments that finish the sweep in ``sweep_dir``; ``new`` may change only the
     launcher (``hydra/launcher=...``, ``hydra.launcher.*``) and ``hydra.sweeper.n_trials``."""
-    record = sweep_dir / SWEEP_RECORD
-    if not record.is_file():
+    if not (sweep_dir / SWEEP_RECORD).is_file():
         raise UserError(
             f"{sweep_dir} holds no {SWEEP_RECORD}: not a sweep folder litlab can resume"
         )
-    master = OmegaConf.to_container(OmegaConf.load(record), resolve=False)["hydra"]
+    master = read_sweep_record(sweep_dir)
     sweeper = master["sweeper"].get("_target_")
     if sweeper not in RESUME_SWEEPERS:
         raise UserError(f"cannot resume a sweep by {sweeper}: only the basic and Optuna sweepers")
@@ -120,11 +120,6 @@ def sweep_overrides(sweep_dir: Path, new: Sequence[str]) -> list[str]:
             f"hydra.sweeper._target_={RESUME_SWEEPERS[sweeper]}"]  # fmt: skip
 
 
-def as_dict(overrides: Sequence[str]) -> dict[str, str]:
-    """Overrides by key (their order aside): ``["a=1", "~b"]`` -> ``{"a": "1", "~b": ""}``."""
-    return {key: value for key, _, value in (override.partition("=") for override in overrides)}
-
-
 def to_run(
     folder: Path, number: int, overrides: Sequence[str], loader: Any, master: DictConfig
 ) -> bool:
@@ -139,7 +134,7 @@ def to_run(
     check_targets(config)
     if (folder / ".hydra" / "overrides.yaml").is_file():
         stored = read_run(folder)
-        if as_dict(stored.overrides) != as_dict(overrides):
+        if dict(parse_overrides(stored.overrides)) != dict(parse_overrides(overrides)):
             raise UserError(
                 f"{folder} holds the job {' '.join(stored.overrides)}, not this sweep's job "
                 f"{number} ({' '.join(overrides)})"
@@ -250,7 +245,7 @@ if OptunaSweeper is not None:
             for trial in trials:  # every folder holds its trial, before anything runs
                 to_run(self.sweep_dir / str(trial.number), trial.number,
                        job_overrides(trial, self.fixed), loader, self.config)  # fmt: skip
-            numbers = [p.parent.name for p in self.sweep_dir.glob("*/.hydra")]
+            numbers = [job.name for job in find_jobs(self.sweep_dir)]
             strays = [n for n in numbers if n.isdigit() and int(n) >= len(trials)]
             if strays:
                 strays = ", ".join(sorted(strays, key=int))
