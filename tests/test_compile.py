@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import json
+import subprocess
+import sys
 
 import lightning as L
 import pytest
@@ -16,6 +19,8 @@ from litlab.models.cnn import CNN
 from litlab.models.mlp import MLP
 from litlab.models.polynomial import Polynomial3
 from litlab.models.regression import RegressionModule
+
+from .conftest import REPO, run_folder, run_train
 
 
 def sgd(lr: float = 1e-3) -> functools.partial:
@@ -100,3 +105,29 @@ def test_compiled_and_eager_training_agree():
         assert list(eager) == list(compiled)
         for key in eager:
             torch.testing.assert_close(compiled[key], eager[key], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow  # compiles the cubic for training, then for testing: minutes on 2 cores
+def test_a_compiled_runs_checkpoint_tests_compiled_and_eager(tmp_path):
+    """train.py with model.compile=true (TensorBoard's graph traced too), then `litlab rerun
+    train=false` of its best checkpoint, as recorded (compiled) and with model.compile=false."""
+    run = run_train(
+        "experiment=polynomial", "model.compile=true", "data.passes_per_epoch=1",
+        "trainer.max_epochs=2", f"paths.log_dir={tmp_path}", timeout=1200,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    folder = run_folder(run)
+    [best] = (folder / "checkpoints").glob("best-*.ckpt")
+    state = torch.load(best, weights_only=True)["state_dict"]
+    assert list(state) == ["net.a", "net.b", "net.c", "net.d"]  # no "_orig_mod."
+    losses = {}
+    for compile in ("true", "false"):
+        rerun = subprocess.run(
+            [sys.executable, "-m", "litlab", "rerun", str(folder), "train=false",
+             f"model.compile={compile}", f"paths.log_dir={tmp_path / compile}"],
+            cwd=REPO, capture_output=True, text=True, timeout=1200,
+        )  # fmt: skip
+        assert rerun.returncode == 0, rerun.stderr[-3000:]
+        metrics = json.loads((run_folder(rerun) / "metrics.json").read_text())
+        losses[compile] = metrics["test/loss"]
+    assert losses["true"] == pytest.approx(losses["false"], rel=1e-5)

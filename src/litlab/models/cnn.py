@@ -41,9 +41,9 @@ class CNN(nn.Module):
     def __init__(
         self,
         in_channels: int = 1,
-        channels: Sequence[int] = (32, 64),
+        channels: Sequence[int] = (16, 32),
         num_classes: int = 10,
-        dropout: float = 0.3,
+        dropout: float = 0.2,
         image_size: int = 28,
     ) -> None:
         super().__init__()
