@@ -19,6 +19,7 @@ from litlab.models.cnn import CNN
 from litlab.models.mlp import MLP
 from litlab.models.polynomial import Polynomial3
 from litlab.models.regression import RegressionModule
+from litlab.tensorboard import eager_calls
 
 from .conftest import REPO, run_folder, run_train
 
@@ -69,6 +70,17 @@ def test_a_compiled_modules_checkpoint_loads_into_an_eager_one(tmp_path):
         assert torch.equal(eager.state_dict()[key], value)
 
 
+def test_tensorboards_graph_traces_a_compiled_network_eagerly():
+    """torch.jit.trace (TensorBoard's graph) refuses compiled calls: the logger traces the
+    network eagerly, and leaves it compiled."""
+    model = Classifier(MLP(hidden_sizes=(8,)), sgd(), compile=True)
+    compiled_call = model.net._compiled_call_impl
+    with eager_calls(model):
+        assert model.net._compiled_call_impl is None
+        torch.jit.trace(model.net, torch.zeros(1, 1, 28, 28))  # no compilation, no error
+    assert model.net._compiled_call_impl is compiled_call
+
+
 def fit_steps(model: L.LightningModule, data: L.LightningDataModule, steps: int) -> None:
     trainer = L.Trainer(
         max_steps=steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
@@ -89,9 +101,10 @@ class RandomImages(L.LightningDataModule):
 
 @pytest.mark.slow  # inductor compiles C++ for the forward and the backward: minutes on 2 cores
 def test_compiled_and_eager_training_agree():
-    """The same steps from the same start, compiled and eager. Tolerance: compiled kernels fuse
-    and reorder float32 arithmetic, so only the last bits may differ (measured: 1.2e-7 for
-    the cubic's coefficients after 20 steps); 1e-5 relative, 1e-6 absolute."""
+    """The same steps from the same start, compiled and eager. Compiled kernels fuse and reorder
+    float32 arithmetic, so the last bits differ, and BatchNorm carries the difference on: after
+    4 steps the tiny CNN's weights differed by up to 3.5e-6 (the cubic's after 20 steps: 1.2e-7).
+    Tolerance: 1e-5 absolute, 1e-4 relative."""
     results = {}
     for compile in (False, True):
         torch.manual_seed(0)
@@ -104,7 +117,7 @@ def test_compiled_and_eager_training_agree():
     for eager, compiled in zip(results[False], results[True], strict=True):
         assert list(eager) == list(compiled)
         for key in eager:
-            torch.testing.assert_close(compiled[key], eager[key], rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(compiled[key], eager[key], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.slow  # compiles the cubic for training, then for testing: minutes on 2 cores
