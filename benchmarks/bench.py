@@ -20,6 +20,10 @@ the process from the epoch's first batch to its last (validation excluded):
                 module: torchvision Dataset with per-sample transforms, ``DataLoader(shuffle=
                 True)``, torchmetrics objects updated and logged every step with
                 ``on_epoch=True``, automatic optimization, Lightning's default callbacks.
+The CNN (``experiment=fashion_cnn``, at its batch size, 128), with its own optimizer, loss
+(label smoothing) and dropout on both sides:
+  (cb) plain -- the plain loop (b) over the same preloaded tensors doing litlab's per-step work;
+  (cc) litlab -- ``experiment=fashion_cnn`` built as ``run()`` builds it.
 Polynomial: the same number of SGD steps (8 epochs of 1000 steps of 200 points) as a plain loop
 (the loss summed on the device, as litlab's ``train/loss``) and as ``experiment=polynomial``
 (default ``steps_per_call``, and 1), from the start of training to its end.
@@ -50,8 +54,9 @@ from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION = ("notes", "user", "plain", "litlab", "litlab_k1", "peer")
+CNN = ("cnn_plain", "cnn_litlab")
 POLYNOMIAL = ("poly_plain", "poly_litlab", "poly_litlab_k1")
-VARIANTS = FASHION + POLYNOMIAL
+VARIANTS = FASHION + CNN + POLYNOMIAL
 NAMES = {
     "notes": "(a) notes' loop: ToTensor per sample, DataLoader, SGD",
     "user": "(u) user's loop over tensors: default Adam, no metrics",
@@ -59,6 +64,8 @@ NAMES = {
     "litlab": "(c) litlab experiment=fashion",
     "litlab_k1": "(c1) litlab steps_per_call=1",
     "peer": "(p) peer: lightning-hydra-template's way",
+    "cnn_plain": "(cb) plain loop doing litlab's step: the CNN, AdamW, loss + acc sums",
+    "cnn_litlab": "(cc) litlab experiment=fashion_cnn",
     "poly_plain": "plain loop (loss summed on the device)",
     "poly_litlab": "litlab experiment=polynomial",
     "poly_litlab_k1": "litlab experiment=polynomial steps_per_call=1",
@@ -176,25 +183,45 @@ def preloaded_train_set(args: argparse.Namespace) -> tuple[torch.Tensor, torch.T
     return images, labels
 
 
-def litlab_optimizer(model: nn.Module) -> torch.optim.Optimizer:
-    """The optimizer ``experiment=fashion`` configures (Adam lr 1e-3, fused)."""
+def litlab_parts(
+    experiment: str, device: str
+) -> tuple[nn.Module, torch.optim.Optimizer, nn.Module]:
+    """The network, optimizer and loss ``experiment=<experiment>`` configures (fashion: the MLP,
+    Adam lr 1e-3, fused; fashion_cnn: the CNN, AdamW, label smoothing)."""
     from hydra.utils import instantiate
 
     with tempfile.TemporaryDirectory() as output_dir:
-        cfg = compose(["experiment=fashion"], output_dir)
-    return instantiate(cfg.model.optimizer)(params=model.parameters())
-
-
-def tensors_loop(args: argparse.Namespace, litlab_work: bool) -> dict:
-    """(u) and (b): the MLP over preloaded tensors, batches by slicing a seeded permutation."""
-    images, labels = preloaded_train_set(args)
+        cfg = compose([f"experiment={experiment}"], output_dir)
     torch.manual_seed(0)
-    model = mlp().to(args.device)
+    model = instantiate(cfg.model.net).to(device)
+    optimizer = instantiate(cfg.model.optimizer)(params=model.parameters())
+    return model, optimizer, nn.CrossEntropyLoss(label_smoothing=cfg.model.label_smoothing)
+
+
+def experiment_batch_size(experiment: str) -> int:
+    with tempfile.TemporaryDirectory() as output_dir:
+        return compose([f"experiment={experiment}"], output_dir).data.batch_size
+
+
+def at_batch_size(args: argparse.Namespace, batch_size: int) -> argparse.Namespace:
+    return argparse.Namespace(**{**vars(args), "batch_size": batch_size})
+
+
+def user_parts(device: str) -> tuple[nn.Module, torch.optim.Optimizer, nn.Module]:
+    """(u): the MLP with torch's Adam at its defaults."""
+    torch.manual_seed(0)
+    model = mlp().to(device)
+    return model, torch.optim.Adam(model.parameters(), lr=1e-3), nn.CrossEntropyLoss()
+
+
+def tensors_loop(args: argparse.Namespace, litlab_work: bool, experiment: str = "fashion") -> dict:
+    """(u), (b) and (cb): the network over preloaded tensors, batches by slicing a seeded
+    permutation; with ``litlab_work``, the experiment's network, optimizer and loss."""
+    images, labels = preloaded_train_set(args)
     if litlab_work:
-        optimizer = litlab_optimizer(model)
+        model, optimizer, loss_fn = litlab_parts(experiment, args.device)
     else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
+        model, optimizer, loss_fn = user_parts(args.device)
     generator = torch.Generator().manual_seed(0)
     steps = []
 
@@ -281,10 +308,12 @@ def fit_litlab(overrides: list[str], device: str):
     return timer, cfg
 
 
-def litlab_fashion(args: argparse.Namespace, steps_per_call: int | None = None) -> dict:
-    """(c), or (c1) with ``steps_per_call=1``."""
+def litlab_fashion(
+    args: argparse.Namespace, steps_per_call: int | None = None, experiment: str = "fashion"
+) -> dict:
+    """(c), or (c1) with ``steps_per_call=1``; (cc) with ``experiment=fashion_cnn``."""
     overrides = [
-        "experiment=fashion",
+        f"experiment={experiment}",
         f"trainer.max_epochs={args.epochs}",
         f"data.batch_size={args.batch_size}",
         f"paths.data_dir={args.data_dir}",
@@ -448,6 +477,12 @@ RUNNERS = {
     "litlab": litlab_fashion,
     "litlab_k1": lambda args: litlab_fashion(args, steps_per_call=1),
     "peer": peer,
+    "cnn_plain": lambda args: tensors_loop(
+        at_batch_size(args, experiment_batch_size("fashion_cnn")), True, "fashion_cnn"
+    ),
+    "cnn_litlab": lambda args: litlab_fashion(
+        at_batch_size(args, experiment_batch_size("fashion_cnn")), experiment="fashion_cnn"
+    ),
     "poly_plain": poly_plain,
     "poly_litlab": poly_litlab,
     "poly_litlab_k1": lambda args: poly_litlab(args, steps_per_call=1),
@@ -494,6 +529,8 @@ def targets(results: dict, device: str) -> list[dict]:
         ("litlab epoch / (b) plain loop's", ratio(r["litlab"], r["plain"]), "<=", 1.0),
         ("litlab epoch / (u) user's loop's", ratio(r["litlab"], r["user"]), "<", 1.0),
         ("(p) peer epoch / litlab's", ratio(r["peer"], r["litlab"]), ">=", 5.0),
+        ("CNN: (cc) litlab epoch / (cb) plain loop's",
+         ratio(r["cnn_litlab"], r["cnn_plain"]), "<=", 1.05),
         ("polynomial: litlab µs per step / plain's",
          ratio(r["poly_litlab"], r["poly_plain"]), "<=", 1.3),
     ]  # fmt: skip
@@ -522,6 +559,21 @@ def table(results: dict) -> str:
             f"| {NAMES[key]} | {x['median']:.3f} | {x['low']:.3f}-{x['high']:.3f} "
             f"| {x['samples_per_s']:.0f} | {x['peak_memory_mb']:.0f} "
             f"| {ratio(x['median'], plain_s):.2f}x | {ratio(x['median'], user_s):.2f}x |"
+        )
+    cnn_plain_s = v.get("cnn_plain", {}).get("median", math.nan)
+    if any(key in v for key in CNN):
+        rows += [
+            "",
+            "| Fashion-MNIST CNN, batch 128 | s/epoch (median) | range | samples/s | peak MiB "
+            "| vs (cb) |",
+            "|---|---|---|---|---|---|",
+        ]
+    for key in (name for name in CNN if name in v):
+        x = v[key]
+        rows.append(
+            f"| {NAMES[key]} | {x['median']:.3f} | {x['low']:.3f}-{x['high']:.3f} "
+            f"| {x['samples_per_s']:.0f} | {x['peak_memory_mb']:.0f} "
+            f"| {ratio(x['median'], cnn_plain_s):.2f}x |"
         )
     rows += [
         "",

@@ -37,12 +37,16 @@ def test_every_fashion_variant_takes_the_same_optimizer_steps(results):
     """Each variant counts what it trained: 2 epochs of 8 optimizer steps (litlab's in one call of
     8 or in 8 calls of 1), in each of 2 rounds, and times each epoch."""
     variants = results[0]["variants"]
-    for name in load_bench().FASHION:
+    bench = load_bench()
+    for name in bench.FASHION + bench.CNN:
         rounds = variants[name]["rounds"]
         assert [len(r["epoch_s"]) for r in rounds] == [2, 2], name
         assert [r["steps"] for r in rounds] == [16, 16], name
     for name in ("notes", "user", "plain"):  # the plain loops also count the samples
         assert [r["samples_trained"] for r in variants[name]["rounds"]] == [2 * 8 * 64] * 2
+    # the CNN at fashion_cnn's batch size, on both sides
+    assert [r["samples_trained"] for r in variants["cnn_plain"]["rounds"]] == [2 * 8 * 128] * 2
+    assert {variants[name]["samples"] for name in bench.CNN} == {8 * 128}
 
 
 def test_the_polynomial_variants_take_the_same_steps(results):
@@ -58,7 +62,9 @@ def test_the_table_comes_last_with_the_targets_the_readme_cites(results):
     assert targets["litlab epoch / (b) plain loop's"]["limit"] == "<= 1.05"  # on CPU
     assert targets["(p) peer epoch / litlab's"]["limit"] == ">= 5"
     assert targets["polynomial: litlab µs per step / plain's"]["limit"] == "<= 1.3"
-    for row in ("(b) plain loop doing litlab's step", "(p) peer", "(c1) litlab steps_per_call=1"):
+    assert targets["CNN: (cc) litlab epoch / (cb) plain loop's"]["limit"] == "<= 1.05"
+    for row in ("(b) plain loop doing litlab's step", "(p) peer", "(c1) litlab steps_per_call=1",
+                "(cc) litlab experiment=fashion_cnn"):  # fmt: skip
         assert row in data["table"]
 
 
@@ -71,3 +77,8 @@ def test_loop_b_uses_litlabs_optimizer_and_loop_u_torchs_default(results):
     assert used["litlab"] == {"type": "Adam", "lr": 1e-3, "fused": True}
     assert used["user"] == {"type": "Adam", "lr": 1e-3, "fused": None}
     assert used["notes"]["type"] == "SGD"
+    cnn = {
+        name: results[0]["variants"][name]["rounds"][0]["optimizer"]
+        for name in ("cnn_plain", "cnn_litlab")
+    }
+    assert cnn["cnn_plain"] == cnn["cnn_litlab"] == {"type": "AdamW", "lr": 3e-3, "fused": True}

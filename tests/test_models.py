@@ -3,12 +3,14 @@ import math
 
 import lightning as L
 import torch
+from hydra.utils import instantiate
 from torch import nn
 
 from litlab.callbacks import TrainingTime
 from litlab.data.sine import SineDataModule
 from litlab.data.training_loader import TrainingLoop
 from litlab.models.classifier import Classifier
+from litlab.models.cnn import CNN
 from litlab.models.epoch_mean import EpochMean
 from litlab.models.functional import stable_softmax
 from litlab.models.mlp import MLP
@@ -193,3 +195,25 @@ def test_evaluation_runs_in_eval_mode_so_dropout_is_off():
     second = trainer.test(model, datamodule=data, verbose=False)[0]["test/loss"]
     assert first == second
     assert model.training  # Lightning puts it back in train mode
+
+
+def test_cnn_is_conv_batchnorm_relu_maxpool_stages_and_a_linear_head():
+    model = CNN(channels=(16, 32), dropout=0.2)
+    stage = [nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d]
+    assert [[type(layer) for layer in block] for block in model.features] == [stage, stage]
+    assert [type(layer) for layer in model.head] == [nn.Flatten, nn.Dropout, nn.Linear]
+    assert model.head[1].p == 0.2
+    assert (model.head[2].in_features, model.head[2].out_features) == (32 * 7 * 7, 10)
+    assert model(torch.zeros(5, 1, 28, 28)).shape == (5, 10)
+
+
+def test_model_net_cnn_swaps_the_network_and_keeps_the_rest(make_cfg):
+    """`model/net=cnn` is a config group option: the Classifier, optimizer and data stay."""
+    cfg = make_cfg("model/net=cnn")
+    mlp_cfg = make_cfg()
+    assert cfg.model.net._target_ == "litlab.models.cnn.CNN"
+    assert {k: v for k, v in cfg.model.items() if k != "net"} == {
+        k: v for k, v in mlp_cfg.model.items() if k != "net"
+    }
+    assert isinstance(instantiate(cfg.model).net, CNN)
+    assert make_cfg("experiment=fashion_90").model.net.hidden_sizes == [1024, 512]  # the MLP's

@@ -24,8 +24,11 @@ KNOBS = (
     "model.optimizer.weight_decay",
     "model.optimizer.momentum",
     "model.scheduler",
+    "model.net",  # the class: MLP, CNN
     "model.net.hidden_sizes",
+    "model.net.channels",
     "model.net.dropout",
+    "model.compile",
     "model.label_smoothing",
     "data.batch_size",
     "trainer.accumulate_grad_batches",

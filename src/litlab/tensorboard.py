@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 from lightning.pytorch import loggers
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
@@ -87,6 +89,21 @@ def log_run_summary(
     logger.experiment.flush()
 
 
+@contextmanager
+def eager_calls(model: nn.Module) -> Iterator[None]:
+    """Every network compiled in place (``model.compile=true``) called eagerly for a while:
+    ``torch.jit.trace`` refuses to trace through torch.compile, and the graph is the same."""
+    compiled = [m for m in model.modules() if getattr(m, "_compiled_call_impl", None) is not None]
+    calls = [m._compiled_call_impl for m in compiled]
+    for module in compiled:
+        module._compiled_call_impl = None
+    try:
+        yield
+    finally:
+        for module, call in zip(compiled, calls, strict=True):
+            module._compiled_call_impl = call
+
+
 class TensorBoardLogger(loggers.TensorBoardLogger):
     """Lightning's TensorBoard logger, drawing the model graph once per run.
 
@@ -103,7 +120,7 @@ class TensorBoardLogger(loggers.TensorBoardLogger):
     def log_graph(self, model: L.LightningModule, input_array: Any = None) -> None:
         if self.graph_logged:
             return
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), eager_calls(model):
             warnings.filterwarnings(
                 "ignore", r"`torch\.jit\.trace(_method)?` is deprecated", FutureWarning
             )

@@ -35,6 +35,7 @@ class Classifier(FusedStepsModule):
         example_input_shape: Sequence[int] | None = None,
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__(gradient_clip_val, gradient_clip_algorithm)
         # Plain values only: checkpoints must load with torch.load(weights_only=True). The whole
@@ -43,6 +44,11 @@ class Classifier(FusedStepsModule):
         # Lightning traces it for TensorBoard's graph and the model summary's in/out sizes.
         self.example_input_array = example_input(example_input_shape)
         self.net = net
+        if compile:
+            # torch.compile of the network alone, not the step (self.log would break its graph),
+            # and in place (nn.Module.compile): the parameters keep their names, so checkpoints
+            # load into an eager network, without torch.compile's "_orig_mod." prefix.
+            self.net.compile()
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         # cross_entropy = log_softmax + nll_loss, computed stably from the logits. Label smoothing

@@ -25,11 +25,17 @@ class RegressionModule(FusedStepsModule):
         example_input_shape: Sequence[int] | None = None,
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__(gradient_clip_val, gradient_clip_algorithm)
         # Lightning traces it for TensorBoard's graph and the model summary's in/out sizes.
         self.example_input_array = example_input(example_input_shape)
         self.net = net
+        if compile:
+            # torch.compile of the network alone, not the step (self.log would break its graph),
+            # and in place (nn.Module.compile): the parameters keep their names, so checkpoints
+            # load into an eager network, without torch.compile's "_orig_mod." prefix.
+            self.net.compile()
         self.optimizer_factory = optimizer
         self.loss_fn = nn.MSELoss(reduction="mean")
         # train/loss, logged once per epoch: a per-step self.log would cost more than the step
