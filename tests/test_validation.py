@@ -221,7 +221,7 @@ def test_hydra_full_error_raises_with_the_trace(tmp_path, monkeypatch, capsys):
 def test_unknown_config_name_gets_hydras_message_with_choices():
     result = run_train("experiment=polinomial")
     assert result.returncode == 1
-    options = ("fashion", "fashion_90", "fashion_fast", "polynomial")
+    options = ("fashion", "fashion_90", "fashion_cnn", "fashion_fast", "polynomial")
     choices = "Available options in 'experiment':\n" + "\n".join(f"\t{o}" for o in options)
     assert choices in result.stderr
     assert "Traceback" not in result.stderr

@@ -179,6 +179,8 @@ class FashionMNISTDataModule(SpawnSafeGenerator, L.LightningDataModule):
         trainer = self.trainer
         if self.augment is None or trainer is None or not trainer.training:
             return batch
+        if isinstance(batch, torch.Tensor):  # the model summary's example input, not a batch
+            return batch
         if isinstance(batch, StepBatches):
             (images, labels), steps = batch
             return StepBatches((self.augment(images), labels), steps)
