@@ -78,3 +78,13 @@ def train_main(monkeypatch, capsys, *args: str) -> tuple[int, str]:
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(REPO / "train.py"), run_name="__main__")
     return exit_info.value.code, capsys.readouterr().err
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    """End a server a test started (TensorBoard, optuna-dashboard), killing it if it lingers."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

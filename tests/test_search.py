@@ -18,7 +18,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from litlab.errors import ConfigValueError
 from litlab.search.space import search_space
 
-from .conftest import DATA_DIR, run_train
+from .conftest import DATA_DIR, run_train, stop_server
 from .test_tensorboard import free_port, get_json, poll
 
 
@@ -181,8 +181,4 @@ def test_optuna_dashboard_serves_the_finished_search(search):
         expected = {t.number: t.state.name for t in journal_study(search).trials}
         assert {n: s.upper() for n, s in served.items()} == expected
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_server(process)

@@ -20,6 +20,8 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from litlab.run import run
 from litlab.validation import validate
 
+from .conftest import stop_server
+
 EVERYTHING = {"images": 0, "scalars": 0, "tensors": 0}
 
 
@@ -235,12 +237,7 @@ def server(logdir, polynomial_run, fashion_run) -> Iterator[str]:
         )
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(process)
 
 
 def test_tensorboard_server_serves_the_scalar_series(server, polynomial_run):
