@@ -109,7 +109,7 @@ def test_compiled_and_eager_training_agree():
     for compile in (False, True):
         torch.manual_seed(0)
         cubic = RegressionModule(Polynomial3(), sgd(), compile=compile)
-        fit_steps(cubic, SineDataModule(seed=0, batch_size=200, steps_per_call=4), steps=20)
+        fit_steps(cubic, SineDataModule(seed=0, batch_size=200), steps=20)
         torch.manual_seed(0)
         cnn = Classifier(CNN(channels=(4, 8), dropout=0.0), sgd(0.1), compile=compile)
         fit_steps(cnn, RandomImages(), steps=4)

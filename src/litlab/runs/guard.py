@@ -17,8 +17,13 @@ from litlab.validation import MIN_OR_MAX, check_values
 
 # What a run leaves once it got somewhere: a new run must not overwrite them.
 RESULTS = (METRICS_FILE, "checkpoints")
-# litlab resume's sweepers (src/hydra_plugins/litlab_resume): their sweep folder is their own
-RESUME_SWEEPERS = "hydra_plugins.litlab_resume."
+# A sweep's sweeper -> the one `litlab resume` finishes it with (litlab.runs.sweep_resume; under
+# hydra_plugins, as Hydra requires). A resume's sweep folder is its own to write into.
+RESUME_SWEEPERS = {
+    "hydra._internal.core_plugins.basic_sweeper.BasicSweeper":
+        "hydra_plugins.litlab_resume.ResumeBasicSweeper",
+    "hydra_plugins.litlab_optuna.OptunaSweeper": "hydra_plugins.litlab_optuna.ResumeOptunaSweeper",
+}  # fmt: skip
 
 
 def check_run_folder(folder: Path) -> None:
@@ -56,7 +61,7 @@ class RunFolderGuard(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         HydraConfig.instance().set_config(config)
         folder = Path(str(config.hydra.sweep.dir))
-        if str(config.hydra.sweeper.get("_target_")).startswith(RESUME_SWEEPERS):
+        if str(config.hydra.sweeper.get("_target_")) in RESUME_SWEEPERS.values():
             return  # its own sweep folder, checked job by job (litlab.runs.sweep_resume)
         try:
             # the summary ranks the jobs by it: a typo would only show once they all ran

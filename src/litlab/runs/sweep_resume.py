@@ -33,6 +33,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from litlab.errors import UserError, exit_for_user_error
 from litlab.runs.folder import find_jobs, parse_overrides, read_sweep_record
+from litlab.runs.guard import RESUME_SWEEPERS
 from litlab.runs.status import COMPLETED, RUNNING, read_status
 from litlab.runs.stored_config import (
     SWEEP_RECORD,
@@ -46,22 +47,10 @@ from litlab.runs.stored_config import (
 
 log = logging.getLogger(__name__)
 
-BASIC = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
-OPTUNA = "hydra_plugins.litlab_optuna.OptunaSweeper"  # litlab.search.sweeper
-# A sweeper's _target_ must be under hydra_plugins (Hydra's rule): src/hydra_plugins/litlab_resume
-RESUME_SWEEPERS = {
-    BASIC: "hydra_plugins.litlab_resume.ResumeBasicSweeper",
-    OPTUNA: "hydra_plugins.litlab_optuna.ResumeOptunaSweeper",
-}
 # Hydra overrides of the sweep that the resume sets itself, or that a multirun does not use.
 REPLACED = ("hydra.mode", "hydra.sweep.dir", "hydra.run.dir", "hydra.sweeper._target_")
 # Settings that run shell lines or a named function: never taken from a stored sweep.
 REFUSED = ("hydra.launcher.setup", "hydra.sweeper.custom_search_space")
-
-
-def is_resume(config: DictConfig) -> bool:
-    """Whether this multirun finishes a sweep (``litlab.runs.guard`` lets it into its folder)."""
-    return str(config.hydra.sweeper.get("_target_")) in RESUME_SWEEPERS.values()
 
 
 def _key(override: str) -> tuple[str, Any]:
