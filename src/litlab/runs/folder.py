@@ -27,6 +27,13 @@ CONFIG, OVERRIDES = f"{HYDRA_DIR}/config.yaml", f"{HYDRA_DIR}/overrides.yaml"
 HYDRA_CONFIG = f"{HYDRA_DIR}/hydra.yaml"
 RECORD_FILE = "run_record.json"  # written by litlab.callbacks.RunRecord (litlab.runs.record)
 SWEEP_RECORD = "multirun.yaml"  # a sweep folder's master config (written by runs.guard)
+# A sweep's sweeper -> the one `litlab resume` finishes it with (litlab.runs.sweep_resume; under
+# hydra_plugins, as Hydra requires). A resume's sweep folder is its own to write into.
+RESUME_SWEEPERS = {
+    "hydra._internal.core_plugins.basic_sweeper.BasicSweeper":
+        "hydra_plugins.litlab_resume.ResumeBasicSweeper",
+    "hydra_plugins.litlab_optuna.OptunaSweeper": "hydra_plugins.litlab_optuna.ResumeOptunaSweeper",
+}  # fmt: skip
 ORIGIN_ENV = "LITLAB_ORIGIN"  # set by litlab rerun/resume: the run_record's ``origin``
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

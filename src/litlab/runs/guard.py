@@ -11,19 +11,12 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from litlab.errors import UserError, exit_for_user_error
-from litlab.runs.folder import SWEEP_RECORD, find_jobs
+from litlab.runs.folder import RESUME_SWEEPERS, SWEEP_RECORD, find_jobs
 from litlab.runs.results import METRICS_FILE
 from litlab.validation import MIN_OR_MAX, check_values
 
 # What a run leaves once it got somewhere: a new run must not overwrite them.
 RESULTS = (METRICS_FILE, "checkpoints")
-# A sweep's sweeper -> the one `litlab resume` finishes it with (litlab.runs.sweep_resume; under
-# hydra_plugins, as Hydra requires). A resume's sweep folder is its own to write into.
-RESUME_SWEEPERS = {
-    "hydra._internal.core_plugins.basic_sweeper.BasicSweeper":
-        "hydra_plugins.litlab_resume.ResumeBasicSweeper",
-    "hydra_plugins.litlab_optuna.OptunaSweeper": "hydra_plugins.litlab_optuna.ResumeOptunaSweeper",
-}  # fmt: skip
 
 
 def check_run_folder(folder: Path) -> None:

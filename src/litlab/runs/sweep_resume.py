@@ -32,8 +32,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from litlab.errors import UserError, exit_for_user_error
-from litlab.runs.folder import find_jobs, parse_overrides, read_sweep_record
-from litlab.runs.guard import RESUME_SWEEPERS
+from litlab.runs.folder import RESUME_SWEEPERS, find_jobs, parse_overrides, read_sweep_record
 from litlab.runs.status import COMPLETED, RUNNING, read_status
 from litlab.runs.stored_config import (
     SWEEP_RECORD,
