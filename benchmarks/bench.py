@@ -522,6 +522,15 @@ def ratio(a: float, b: float) -> float:
     return a / b if b else math.nan
 
 
+def epoch_row(key: str, x: dict, *baselines: float) -> str:
+    """A table row of an epoch variant: its times, throughput, memory, and x each baseline."""
+    ratios = " | ".join(f"{ratio(x['median'], base):.2f}x" for base in baselines)
+    return (
+        f"| {NAMES[key]} | {x['median']:.3f} | {x['low']:.3f}-{x['high']:.3f} "
+        f"| {x['samples_per_s']:.0f} | {x['peak_memory_mb']:.0f} | {ratios} |"
+    )
+
+
 def targets(results: dict, device: str) -> list[dict]:
     """Each target: what is compared, the measured ratio of medians, the limit, met or not."""
     r = {name: results["variants"].get(name, {}).get("median", math.nan) for name in VARIANTS}
@@ -553,13 +562,7 @@ def table(results: dict) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     plain_s, user_s = (v.get(key, {}).get("median", math.nan) for key in ("plain", "user"))
-    for key in (name for name in FASHION if name in v):
-        x = v[key]
-        rows.append(
-            f"| {NAMES[key]} | {x['median']:.3f} | {x['low']:.3f}-{x['high']:.3f} "
-            f"| {x['samples_per_s']:.0f} | {x['peak_memory_mb']:.0f} "
-            f"| {ratio(x['median'], plain_s):.2f}x | {ratio(x['median'], user_s):.2f}x |"
-        )
+    rows += [epoch_row(key, v[key], plain_s, user_s) for key in FASHION if key in v]
     cnn_plain_s = v.get("cnn_plain", {}).get("median", math.nan)
     if any(key in v for key in CNN):
         rows += [
@@ -568,13 +571,7 @@ def table(results: dict) -> str:
             "| vs (cb) |",
             "|---|---|---|---|---|---|",
         ]
-    for key in (name for name in CNN if name in v):
-        x = v[key]
-        rows.append(
-            f"| {NAMES[key]} | {x['median']:.3f} | {x['low']:.3f}-{x['high']:.3f} "
-            f"| {x['samples_per_s']:.0f} | {x['peak_memory_mb']:.0f} "
-            f"| {ratio(x['median'], cnn_plain_s):.2f}x |"
-        )
+    rows += [epoch_row(key, v[key], cnn_plain_s) for key in CNN if key in v]
     rows += [
         "",
         "| polynomial | steps | µs/step (median) | range | vs plain |",

@@ -36,8 +36,8 @@ def run_recorded(cfg: DictConfig, task: Callable[[DictConfig], float | None]) ->
     whose folder holds its own checkpoint (a resumed sweep, a requeued cluster job) continues
     from it.
 
-    A failed job returns None: the Optuna sweeper then records a failed trial and goes on
-    (NaN would not do: optuna 2.10 refuses to be told NaN, and the sweeper stops on that).
+    A failed or pruned job returns None: the Optuna sweeper reads how it ended from its
+    status.json (``litlab.search.sweeper``) and goes on.
     """
     run_dir = Path(cfg.paths.output_dir)
     if cfg.train and cfg.get("ckpt_path") is None:  # a resumed sweep, or a requeued job
