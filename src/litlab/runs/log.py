@@ -50,6 +50,31 @@ class LoggedStream:
         return getattr(self.stream, name)
 
 
+def import_lightning_as_a_fresh_process() -> None:
+    """Import Lightning, if no job of this process has, as train.py does: before any logging
+    setup, on the real console.
+
+    Lightning's import makes its console handlers on ``sys.stderr`` as it is at that moment,
+    and lets its loggers propagate when the root logger already has handlers. A process that
+    runs several jobs (a joblib worker, reused from batch to batch) first imports Lightning
+    inside its first job, after Hydra set up that job's logging and while that job's
+    ``LoggedStream`` stands in for ``sys.stderr``: Lightning's handler then wrote every later
+    job's messages to the first job's closed train.log (``ValueError: I/O operation on closed
+    file``), and printed each message twice. Imported here, with Hydra's root handlers set
+    aside for the moment, Lightning sets up its logging as in a single run."""
+    if "lightning.pytorch" in sys.modules:
+        return
+    root = logging.getLogger()
+    handlers = root.handlers[:]
+    for handler in handlers:
+        root.removeHandler(handler)
+    try:
+        import lightning.pytorch  # noqa: F401
+    finally:
+        for handler in handlers:
+            root.addHandler(handler)
+
+
 def job_log_handler() -> logging.FileHandler | None:
     """Hydra's handler writing ``train.log``; None with ``hydra/job_logging=disabled``."""
     handlers = logging.getLogger().handlers
@@ -65,6 +90,7 @@ class RunLog(Callback):
         self.streams: tuple[TextIO, TextIO] = sys.stdout, sys.stderr
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        import_lightning_as_a_fresh_process()  # before sys.stdout and sys.stderr are wrapped
         self.handler = job_log_handler()
         if self.handler is None:
             return

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from litlab.runs.ranks import writes_run_folder
 from litlab.runs.results import METRICS_FILE, write_json
 
 STATUS_FILE = "status.json"
@@ -78,12 +79,13 @@ def recording_status(run_dir: str | Path) -> Iterator[Outcome]:
     """Write ``running`` now and the run's end when the block exits; exceptions pass through.
 
     A run that returns but left a nan/inf in metrics.json is recorded as failed (diverged).
-    Only rank zero writes (the others of a multi-process run share its folder).
+    Only global rank 0 writes (``litlab.runs.ranks``: the other processes of a run on several
+    nodes, or of a SLURM job's tasks, have no run folder of their own). Lightning's
+    ``rank_zero_only.rank`` is no guide here: until its strategy is set up it is 0 in a process
+    started with ``NODE_RANK=1``.
     """
-    from lightning.pytorch.utilities.rank_zero import rank_zero_only
-
     run_dir = Path(run_dir)
-    writes = getattr(rank_zero_only, "rank", 0) == 0
+    writes = writes_run_folder()
     record: dict[str, Any] = {"status": RUNNING, "error": None, "started": time.time(),
                               "finished": None, "pid": os.getpid(),
                               "host": socket.gethostname()}  # fmt: skip

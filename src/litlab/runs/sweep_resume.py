@@ -81,6 +81,10 @@ def carried_hydra_override(override: str) -> bool:
     return True
 
 
+# A sweep's job folders as conf/hydra/default.yaml names them, now and before ranks had folders.
+NUMBERED_SUBDIRS = ("${litlab.rank_folder:${hydra.job.num}}", "${hydra.job.num}")
+
+
 def sweep_overrides(sweep_dir: Path, new: Sequence[str]) -> list[str]:
     """train.py's arguments that finish the sweep in ``sweep_dir``; ``new`` may change only the
     launcher (``hydra/launcher=...``, ``hydra.launcher.*``) and ``hydra.sweeper.n_trials``."""
@@ -92,7 +96,7 @@ def sweep_overrides(sweep_dir: Path, new: Sequence[str]) -> list[str]:
     sweeper = master["sweeper"].get("_target_")
     if sweeper not in RESUME_SWEEPERS:
         raise UserError(f"cannot resume a sweep by {sweeper}: only the basic and Optuna sweepers")
-    if master["sweep"].get("subdir") != "${hydra.job.num}":
+    if master["sweep"].get("subdir") not in NUMBERED_SUBDIRS:
         raise UserError(f"cannot resume a sweep whose jobs are not numbered folders: "
                         f"hydra.sweep.subdir={master['sweep'].get('subdir')!r}")  # fmt: skip
     for override in new:
