@@ -190,6 +190,8 @@ def test_user_error_in_a_sweep_job_is_recorded_not_raised(make_cfg, tmp_path):
 
 
 def test_joblib_launcher_runs_two_jobs_at_once_in_separate_folders(tmp_path):
+    """Two batches of two jobs: the second batch runs in the reused worker processes, which
+    must log to their new job's train.log only (not to the first batch's, closed)."""
     result = run_train(
         "-m",
         "hydra/launcher=joblib",
@@ -198,23 +200,31 @@ def test_joblib_launcher_runs_two_jobs_at_once_in_separate_folders(tmp_path):
         "data.passes_per_epoch=1",
         "trainer.max_epochs=100",
         "logger=none",
-        "seed=1,2",
+        "seed=1,2,3,4",
         f"paths.log_dir={tmp_path}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "Logging error" not in result.stdout + result.stderr
     sweep = sweep_folder(tmp_path)
-    first, second = job_folders(sweep)
-    times = [json.loads((p / "status.json").read_text()) for p in (first, second)]
+    folders = job_folders(sweep)
+    assert len(folders) == 4
+    times = [json.loads((p / "status.json").read_text()) for p in folders]
     assert all(t["status"] == "completed" for t in times)
-    # the two jobs ran at the same time: each started before the other finished
+    # the first two jobs ran at the same time: each started before the other finished
     assert times[0]["started"] < times[1]["finished"] and times[1]["started"] < times[0]["finished"]
-    for folder, seed in ((first, 1), (second, 2)):
+    for folder, seed in zip(folders, (1, 2, 3, 4), strict=True):
         assert f"seed={seed}" in yaml.safe_load((folder / ".hydra/overrides.yaml").read_text())
         assert (folder / "checkpoints" / "last.ckpt").is_file()
         assert (folder / "metrics.json").is_file()
-    metrics = [json.loads((p / "metrics.json").read_text()) for p in (first, second)]
+        log = (folder / "train.log").read_text()
+        assert "Logging error" not in log
+        # its own lines only, each once: its seed, its folder, Lightning's messages
+        assert re.findall(r"Seed set to (\d+)", log) == [str(seed)]
+        assert re.findall(r"^Run folder: (.+)$", log, flags=re.MULTILINE) == [str(folder)]
+        assert log.count("`Trainer.fit` stopped") == 1
+    metrics = [json.loads((p / "metrics.json").read_text()) for p in folders]
     assert metrics[0] != metrics[1]  # different seeds, different results: no shared files
-    assert [row["status"] for row in read_csv(sweep)] == ["completed", "completed"]
+    assert [row["status"] for row in read_csv(sweep)] == ["completed"] * 4
 
 
 def test_optuna_search_config_composes_the_search_space():
