@@ -82,9 +82,15 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("nodes")
     port = str(free_port())
     ranks = [
-        start([sys.executable, "train.py", *TINY, *NODES, f"paths.log_dir={root / 'nodes'}"],
-              {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "NODE_RANK": str(rank),
-               "WORLD_SIZE": "2"})  # fmt: skip
+        start(
+            [sys.executable, "train.py", *TINY, *NODES, f"paths.log_dir={root / 'nodes'}"],
+            {
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": port,
+                "NODE_RANK": str(rank),
+                "WORLD_SIZE": "2",
+            },
+        )  # fmt: skip
         for rank in (0, 1)
     ]
     single = start([sys.executable, "train.py", *TINY, "data.batch_size=200",
@@ -104,10 +110,22 @@ def test_two_nodes_make_one_run_folder_with_one_process_weights(runs):
 def test_two_nodes_by_torchrun_make_one_run_folder(runs, tmp_path):
     port = str(free_port())
     ranks = [
-        start([sys.executable, "-m", "torch.distributed.run", "--nnodes=2",
-               f"--node-rank={rank}", "--nproc-per-node=1", "--master-addr=127.0.0.1",
-               f"--master-port={port}", "train.py", *TINY, *NODES,
-               f"paths.log_dir={tmp_path}"])  # fmt: skip
+        start(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes=2",
+                f"--node-rank={rank}",
+                "--nproc-per-node=1",
+                "--master-addr=127.0.0.1",
+                f"--master-port={port}",
+                "train.py",
+                *TINY,
+                *NODES,
+                f"paths.log_dir={tmp_path}",
+            ]
+        )  # fmt: skip
         for rank in (0, 1)
     ]
     for process in ranks:
