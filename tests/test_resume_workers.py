@@ -7,6 +7,7 @@ draws when its iterator starts and on every item the worker produced before."""
 
 from __future__ import annotations
 
+import random
 import runpy
 import sys
 import warnings
@@ -14,8 +15,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from litlab import run as run_module
+from litlab.data.training_loader import TrainingLoader
 
 from .conftest import REPO
 from .test_fused_steps import SigtermAfterCall
@@ -160,13 +163,27 @@ def last(folder: Path, name: str = "last.ckpt") -> dict:
     return torch.load(folder / "checkpoints" / name, weights_only=True)
 
 
-@pytest.mark.parametrize("module", list(MODULES))
-@pytest.mark.parametrize("call", [2, 6])
+@pytest.fixture(scope="module")
+def straight(conf, tmp_path_factory) -> dict[str, dict]:
+    """Each module's run straight through: its last.ckpt."""
+    runs = {}
+    for module, overrides in MODULES.items():
+        folder = tmp_path_factory.mktemp(f"straight_{module}")
+        assert train(conf, folder, *overrides) == 0
+        runs[module] = last(folder)
+    return runs
+
+
+# after call 5 of the plain module's 12 an epoch; after call 2 (first epoch) or 6 (second epoch)
+# of the fused module's 4
+CASES = [("plain", 5), ("fused", 2), ("fused", 6)]
+
+
+@pytest.mark.parametrize(("module", "call"), CASES, ids=[f"{m}-{c}" for m, c in CASES])
 def test_a_sigterm_mid_epoch_with_a_worker_resumes_bit_for_bit(
-    conf, tmp_path, monkeypatch, module, call
+    conf, straight, tmp_path, monkeypatch, module, call
 ):
     overrides = MODULES[module]
-    assert train(conf, tmp_path / "straight", *overrides) == 0
     build = run_module.instantiate_group
     monkeypatch.setattr(run_module, "instantiate_group", lambda cfg, group: build(cfg, group) + (
         [SigtermAfterCall(call)] if group == "callbacks" else []))  # fmt: skip
@@ -176,9 +193,78 @@ def test_a_sigterm_mid_epoch_with_a_worker_resumes_bit_for_bit(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert train(conf, tmp_path / "resumed", *overrides, f"ckpt_path={saved}") == 0
-    straight, resumed = last(tmp_path / "straight"), last(tmp_path / "resumed")
-    assert resumed["global_step"] == straight["global_step"] == 24
-    for name, value in straight["state_dict"].items():
+    resumed = last(tmp_path / "resumed")
+    assert resumed["global_step"] == straight[module]["global_step"] == 24
+    for name, value in straight[module]["state_dict"].items():
         diff = (resumed["state_dict"][name] - value).abs().max()
         assert torch.equal(resumed["state_dict"][name], value), f"{name}: {diff}"
     assert not [w for w in caught if "resumable" in str(w.message) or "exactly" in str(w.message)]
+
+
+class Shifted(Dataset):
+    """Eight numbers, each with a random shift drawn where it is fetched."""
+
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return torch.tensor([float(i)]) + torch.rand(1)
+
+
+class PythonShuffle(Sampler[int]):
+    """A sampler shuffling with python's ``random``: an order litlab cannot draw again."""
+
+    def __len__(self) -> int:
+        return 8
+
+    def __iter__(self):
+        order = list(range(8))
+        random.shuffle(order)
+        return iter(order)
+
+
+def resumed_after(loader: DataLoader, make: callable, calls: int) -> TrainingLoader:
+    first = TrainingLoader(loader, grouped=False)
+    items = iter(first)
+    for _ in range(calls):
+        next(items)
+    state = first.state_dict()
+    again = TrainingLoader(make(), grouped=False)
+    again.load_state_dict(state)
+    return again
+
+
+def test_the_loader_alone_resumes_its_workers_streams():
+    """Without a trainer: three batches taken, the state loaded into a new loader: the other
+    five are those an uninterrupted epoch yields, shifts included (one worker, no generator)."""
+    torch.manual_seed(0)
+
+    def make() -> DataLoader:
+        return DataLoader(Shifted(), batch_size=1, shuffle=True, num_workers=1)
+
+    whole = list(TrainingLoader(make(), grouped=False))
+    torch.manual_seed(0)
+    again = resumed_after(make(), make, 3)
+    assert all(torch.equal(a, b) for a, b in zip(list(again), whole[3:], strict=True))
+
+
+def test_a_sampler_that_draws_another_order_is_named_in_one_warning():
+    def make() -> DataLoader:
+        return DataLoader(Shifted(), batch_size=2, sampler=PythonShuffle())
+
+    random.seed(0)
+    again = resumed_after(make(), make, 1)
+    with pytest.warns(UserWarning) as caught:
+        list(again)
+    messages = [str(w.message) for w in caught if "another order" in str(w.message)]
+    assert len(messages) == 1 and "PythonShuffle" in messages[0]
+
+
+def test_workers_kept_across_epochs_are_named_in_one_warning():
+    def make() -> DataLoader:
+        return DataLoader(Shifted(), batch_size=2, num_workers=1, persistent_workers=True)
+
+    loader = TrainingLoader(make())
+    with pytest.warns(UserWarning, match="persistent_workers=True") as caught:
+        loader.load_state_dict(TrainingLoader(make()).state_dict())
+    assert len([w for w in caught if "persistent" in str(w.message)]) == 1
