@@ -21,6 +21,7 @@ from litlab.runs.results import write_metrics
 from litlab.runs.sweep_job import is_multirun
 from litlab.seeding import seed_run
 from litlab.tensorboard import log_run_summary
+from litlab.trackers import log_run_params, log_tracker_summary
 from litlab.validation import check_checkpoint_fits, validate
 
 
@@ -102,6 +103,8 @@ def run(cfg: DictConfig) -> float | None:
     model: L.LightningModule = build(cfg, "model")
     check_checkpoint_fits(cfg, model)  # before the trainer, any data or any training
     trainer = build_trainer(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    log_run_params(trainer, cfg, run_dir)  # MLflow, W&B: the run's parameters from its start
 
     metrics: dict[str, Any] = {}
     if cfg.train:
@@ -112,10 +115,10 @@ def run(cfg: DictConfig) -> float | None:
         trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path)
         metrics.update(trainer.callback_metrics)
 
-    run_dir = Path(cfg.paths.output_dir)
     if trainer.is_global_zero:
         write_metrics(run_dir, metrics)
         log_run_summary(trainer, cfg, metrics, run_dir)
+        log_tracker_summary(trainer, metrics, run_dir)
         print_summary(metrics, run_dir)
     return optimized_value(cfg, metrics)
 

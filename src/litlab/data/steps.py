@@ -11,8 +11,10 @@ of calls changes.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import torch
@@ -29,6 +31,13 @@ class CallIndices(NamedTuple):
 
     batches: tuple[BatchIndex, ...]
     steps: tuple[int, ...]
+
+
+class Replay(NamedTuple):
+    """A call trained on before a resume, fetched again only to advance the worker that
+    fetches it (its random state) as far as in the interrupted run; nothing trains on it."""
+
+    call: CallIndices
 
 
 class StepBatches(NamedTuple):
@@ -117,7 +126,19 @@ def join_rows(indices: Sequence[BatchIndex]) -> BatchIndex:
     )
 
 
-class StepSampler(Sampler[CallIndices]):
+def order_fingerprint(order: Sequence[BatchIndex]) -> str:
+    """A digest of an epoch's batches (lists, tensors or slices of indices)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for index in order:
+        if isinstance(index, Tensor):
+            digest.update(index.detach().cpu().numpy().tobytes())
+        else:
+            digest.update(repr(index).encode())
+        digest.update(b";")
+    return digest.hexdigest()
+
+
+class StepSampler(Sampler[CallIndices | Replay]):
     """Groups the batches of a batch sampler into calls of ``steps_per_call`` optimizer steps
     of ``accumulate`` batches each. Accumulation windows start afresh every epoch, as
     Lightning's own do, so the last call of an epoch may hold fewer steps, and its last step
@@ -125,7 +146,11 @@ class StepSampler(Sampler[CallIndices]):
 
     The epoch's order is drawn at once when the epoch starts, and the random states it was
     drawn from are kept (``epoch_start``): ``resume_at(states, calls)`` draws that order again
-    at the next epoch's start and skips the calls already trained on.
+    at the next epoch's start and skips the calls already trained on -- or, with ``replay``
+    (a loader with worker processes), yields them as ``Replay`` items first, so that each
+    worker fetches what it fetched before the interruption and its random stream (an
+    augmentation's draws) goes on from where it was. ``fingerprint`` identifies the epoch's
+    order, so that a resume can tell whether it drew the same one.
 
     ``replicas`` > 1 (DDP): the epoch's last call is filled up with the epoch's first batches,
     and the calls are dealt out, ``rank`` taking every ``replicas``-th (the first calls repeat
@@ -150,7 +175,10 @@ class StepSampler(Sampler[CallIndices]):
         self.generators, self.replicas, self.rank = list(generators), replicas, rank
         self.epoch_start: dict[str, Any] | None = None
         self.skipped = 0  # calls of this epoch trained on before a resume
+        self.replay = False
+        self.fingerprint: str | None = None
         self._resume: tuple[dict[str, Any], int] | None = None
+        self._drawn: list[CallIndices | Replay] | None = None
 
     @property
     def batches_per_call(self) -> int:
@@ -169,7 +197,22 @@ class StepSampler(Sampler[CallIndices]):
     def resume_at(self, states: dict[str, Any], calls: int) -> None:
         self._resume = (states, calls)
 
-    def __iter__(self) -> Iterator[CallIndices]:
+    @contextmanager
+    def one_draw(self) -> Iterator[None]:
+        """Within it, every ``iter()`` yields one epoch, drawn once: a ``DataLoader`` with
+        worker processes iterates its sampler twice as its iterator starts (in ``__init__``
+        and again in ``_reset``), and the order must be drawn, and the resume used, once."""
+        self._drawn = self._draw()
+        try:
+            yield
+        finally:
+            self._drawn = None
+
+    def __iter__(self) -> Iterator[CallIndices | Replay]:
+        return iter(self._drawn if self._drawn is not None else self._draw())
+
+    def _draw(self) -> list[CallIndices | Replay]:
+        """The epoch's calls: a fresh order, or the interrupted epoch's again (``resume_at``)."""
         resume, self._resume = self._resume, None
         skip = 0
         if resume is None:
@@ -190,8 +233,9 @@ class StepSampler(Sampler[CallIndices]):
         ]
         if self.replicas > 1:
             calls = self._dealt(calls)
-        self.skipped = skip
-        return (self._call(batches) for batches in calls[skip:])
+        self.skipped, self.fingerprint = skip, order_fingerprint(order)
+        done = [Replay(self._call(batches)) for batches in calls[:skip]] if self.replay else []
+        return done + [self._call(batches) for batches in calls[skip:]]
 
     def _dealt(self, calls: list[list[BatchIndex]]) -> list[list[BatchIndex]]:
         per_call = self.batches_per_call

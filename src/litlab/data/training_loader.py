@@ -24,11 +24,13 @@ import lightning as L
 import torch
 from lightning.fabric.utilities.seed import pl_worker_init_function
 from lightning.fabric.utilities.types import _Stateful
+from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset
 
 from litlab.data.steps import (
     CallBatches,
     CallIndices,
+    Replay,
     StepBatches,
     StepSampler,
     batch_size_of,
@@ -48,7 +50,10 @@ class CallDataset(Dataset[StepBatches | CallBatches]):
         self.auto_collation = auto_collation
         self.gather = gather and isinstance(dataset, TensorBatches) and not auto_collation
 
-    def __getitem__(self, call: CallIndices) -> StepBatches | CallBatches:
+    def __getitem__(self, call: CallIndices | Replay) -> StepBatches | CallBatches | None:
+        if isinstance(call, Replay):  # fetched for the worker's random state: nothing to send
+            self[call.call]
+            return None
         if self.gather:
             sizes = iter([batch_size_of(index) for index in call.batches])
             steps = tuple(tuple(islice(sizes, count)) for count in call.steps)
@@ -83,7 +88,14 @@ class TrainingLoader:
 
     A loader without a generator gets one (seeded from torch's initial seed) for its workers'
     seeds, which ``DataLoader`` would otherwise draw from the global RNG at every epoch's start
-    -- a draw a resumed run would make at another point."""
+    -- a draw a resumed run would make at another point.
+
+    Worker processes: each worker's random stream starts from the seed the epoch's iterator
+    draws (the same after a resume: it is drawn from the restored generator) and advances with
+    every item it fetches; resumed mid-epoch, the workers fetch the calls already trained on
+    again (``Replay``, dropped here), so that they go on as in an uninterrupted run. Where a
+    resume cannot be exact -- a sampler that drew another order, workers kept across epochs
+    (``persistent_workers``) -- one warning says so."""
 
     def __init__(
         self,
@@ -126,7 +138,9 @@ class TrainingLoader:
             prefetch_factor=loader.prefetch_factor,
             persistent_workers=loader.persistent_workers,
         )
+        self.sampler.replay = loader.num_workers > 0
         self.calls_done = 0  # calls of this epoch handed to the model (no prefetching counted)
+        self._resumed_fingerprint: str | None = None
 
     def __len__(self) -> int:
         return len(self.sampler)
@@ -134,11 +148,41 @@ class TrainingLoader:
     def __iter__(self) -> Iterator[Any]:
         # At the first item, not at iter(): Lightning calls iter() once more to see that the
         # loader is iterable, and the order must be drawn once per epoch.
-        calls = iter(self.calls)  # draws the epoch's order (StepSampler.__iter__)
+        with self.sampler.one_draw():  # the epoch's order, then the workers' base seed
+            calls = iter(self.calls)
         self.calls_done = self.sampler.skipped
+        self._check_resumed_order()
         for call in calls:
+            if call is None:  # a Replay: trained on before the resume
+                continue
             self.calls_done += 1
             yield call if self.grouped else call.batches[0]
+
+    def _check_resumed_order(self) -> None:
+        expected, self._resumed_fingerprint = self._resumed_fingerprint, None
+        if expected is not None and expected != self.sampler.fingerprint:
+            rank_zero_warn(
+                f"the training loader's sampler ({type(self.loader.sampler).__name__}, batch "
+                f"sampler {type(self.loader.batch_sampler).__name__}) drew another order for the "
+                "resumed epoch than the interrupted run had: it draws from a random source "
+                "litlab does not restore (litlab restores the torch.Generators a loader and its "
+                "samplers hold, and torch's global RNG); the rest of this epoch trains on other "
+                "batches than an uninterrupted run would."
+            )
+
+    def _warn_if_workers_persist(self) -> None:
+        loader, trainer = self.loader, self.trainer
+        if not (loader.num_workers > 0 and loader.persistent_workers):
+            return
+        if trainer is not None and trainer.current_epoch == 0:
+            return  # the first epoch's workers are replayed from their start
+        rank_zero_warn(
+            f"the training loader keeps its {loader.num_workers} worker process(es) across "
+            "epochs (persistent_workers=True): their random streams (augmentations drawn in "
+            "__getitem__) run on from epoch to epoch, and a resumed run starts them afresh, so "
+            "it draws other numbers there than an uninterrupted run. persistent_workers=False "
+            "resumes exactly."
+        )
 
     def _epoch_finished(self) -> bool:
         """The loader's end, or Lightning's (``trainer.limit_train_batches``)."""
@@ -150,7 +194,8 @@ class TrainingLoader:
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {"generators": self.sampler.random_states()["generators"]}
         if self.sampler.epoch_start is not None and not self._epoch_finished():
-            state.update(epoch_start=self.sampler.epoch_start, calls_done=self.calls_done)
+            state.update(epoch_start=self.sampler.epoch_start, calls_done=self.calls_done,
+                         order=self.sampler.fingerprint)  # fmt: skip
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -159,6 +204,8 @@ class TrainingLoader:
             generator.set_state(state)
         if "epoch_start" in state_dict:
             self.sampler.resume_at(state_dict["epoch_start"], state_dict["calls_done"])
+            self._resumed_fingerprint = state_dict.get("order")
+        self._warn_if_workers_persist()
 
 
 class GroupedIterable:
