@@ -155,7 +155,9 @@ def test_litlab_resume_submits_again_only_the_jobs_that_did_not_complete(sweep, 
     out = result.stdout + result.stderr
     assert result.returncode == 1, out[-3000:]  # job 2 diverges again, and says so
     assert f"Resuming {folder}: 2 of 3 jobs completed; running 2" in out
-    (new,) = set((folder / ".submitit").iterdir()) - arrays  # one more sbatch, for job 2
+    new = sorted(set((folder / ".submitit").iterdir()) - arrays)
+    assert len(new) == 1, (sorted(arrays), new)  # one more sbatch, for job 2
+    new = new[0]
     assert "Starting with JobEnvironment" in next(new.glob("*_0_log.out")).read_text()
     assert {p: p.stat().st_mtime_ns for job in ("0", "1") for p in (folder / job).rglob("*")} \
         == kept  # fmt: skip
