@@ -24,7 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-BINARIES = ("munged", "mungekey", "slurmctld", "slurmd", "sinfo", "sbatch", "scontrol")
+BINARIES = ("munged", "mungekey", "slurmctld", "slurmd", "sinfo", "sbatch", "scontrol", "squeue",
+            "scancel")
 INSTALL = "apt-get install slurm-wlm munge"
 PARTITION = "litlab"
 # written into the folder: which processes to stop
@@ -174,7 +175,10 @@ PartitionName={PARTITION} Nodes={self.node} Default=YES MaxTime=INFINITE State=U
         raise RuntimeError(f"the SLURM node is not idle after {timeout:.0f} s: {state!r}\n{logs}")
 
     def down(self) -> None:
-        """Stop each daemon by its PID (slurmd first, munged last), and wait for it."""
+        """Cancel what still runs and wait for it (a job step outliving slurmd would linger),
+        then stop each daemon by its PID (slurmd first, munged last), and wait for it."""
+        if (self.folder / "slurmctld.pid").is_file():
+            self.cancel_jobs()
         for name in reversed(PIDS):
             pid_file = self.folder / name
             if not pid_file.is_file():
@@ -185,6 +189,19 @@ PartitionName={PARTITION} Nodes={self.node} Default=YES MaxTime=INFINITE State=U
                 continue
             _stop(pid)
             pid_file.unlink(missing_ok=True)
+
+    def cancel_jobs(self, timeout: float = 30) -> None:
+        """Cancel every job of this cluster; return once none is pending, running or ending."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                listed = self.run("squeue", "-h", "-o", "%i", check=False).stdout.split()
+            except (OSError, subprocess.SubprocessError):
+                return  # no controller to ask
+            if not listed:
+                return
+            self.run("scancel", *listed, check=False)
+            time.sleep(0.5)
 
 
 def _stop(pid: int, timeout: float = 15) -> None:
