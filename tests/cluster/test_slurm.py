@@ -23,8 +23,8 @@ from ..conftest import REPO
 pytestmark = pytest.mark.cluster
 
 TINY = ["experiment=polynomial", "logger=csv", "hydra/launcher=slurm"]
-# epochs of 200 steps, long enough for the requeue to land inside the run
-SWEEP = [*TINY, "data.passes_per_epoch=20", "trainer.max_epochs=3",
+# epochs of 200 steps: after the first, 1800 steps are left for the requeue to land in
+SWEEP = [*TINY, "data.passes_per_epoch=20", "trainer.max_epochs=10",
          "model.optimizer.lr=0.001,0.001,100"]  # fmt: skip
 
 
@@ -138,6 +138,7 @@ def test_a_requeued_job_continues_from_its_checkpoint_to_the_same_weights(sweep,
     shown = slurm_cluster.run("scontrol", "show", "job", job_id).stdout
     assert "Restarts=1" in shown, shown
     log = (folder / "1" / "train.log").read_text()
+    assert re.search(r"SIGTERM at step \d+ \(epoch \d\): saved .*interrupted.ckpt", log)
     assert "continuing from this job's own checkpoint" in log
     assert status(folder / "1")["status"] == "completed"
     straight, requeued = weights(folder / "0"), weights(folder / "1")
