@@ -326,9 +326,13 @@ def test_submitit_local_launcher_runs_the_sweep(tmp_path):
 
 
 def test_slurm_launcher_is_sized_from_the_trainer():
-    cfg = compose_config(["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4",
-                          "trainer.num_nodes=2", "hydra.launcher.partition=gpu"])  # fmt: skip
+    from litlab.runs.slurm import sizes  # the "auto" sizes (tests/test_slurm_launcher.py)
+
+    cfg = compose_config(["hydra/launcher=slurm", "trainer=ddp", "trainer.strategy=ddp",
+                          "trainer.accelerator=gpu", "trainer.devices=4", "trainer.num_nodes=2",
+                          "hydra.launcher.partition=gpu"])  # fmt: skip
     launcher = cfg.hydra.launcher
-    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
-    assert (launcher.tasks_per_node, launcher.gpus_per_node, launcher.nodes) == (4, 4, 2)
+    assert launcher._target_ == "hydra_plugins.litlab_slurm.SlurmLauncher"
+    got = sizes(cfg, dict(launcher))
+    assert (got["tasks_per_node"], got["gpus_per_node"], launcher.nodes) == (4, 4, 2)
     assert launcher.partition == "gpu"
