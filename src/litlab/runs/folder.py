@@ -159,7 +159,8 @@ class Run:
     @cached_property
     def metrics(self) -> dict[str, float]:
         metrics = self._read(METRICS_FILE, json.loads, dict, {})
-        if not all(isinstance(v, float | int) and not isinstance(v, bool) for v in metrics.values()):
+        numbers = (isinstance(v, float | int) and not isinstance(v, bool) for v in metrics.values())
+        if not all(numbers):
             self.problems.append(f"{METRICS_FILE} holds values that are not numbers")
             return {}
         try:
