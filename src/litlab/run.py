@@ -90,10 +90,24 @@ def best_checkpoint(trainer: L.Trainer) -> str | None:
     return None
 
 
+def check_nothing_missing(cfg: DictConfig) -> None:
+    """A mandatory value (``???``) left unset is the user's to give: one line naming it, before
+    anything reads it (omegaconf's traceback otherwise, or, in a ``_partial_`` node, a class's
+    default taken silently)."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        keys = ", ".join(missing)
+        raise UserError(
+            f"{keys}=??? {'is a mandatory value' if len(missing) == 1 else 'are mandatory values'}"
+            f" that nothing sets: pass {' '.join(f'{key}=<value>' for key in missing)}"
+        )
+
+
 def run(cfg: DictConfig) -> float | None:
     """Train and/or test as the config says; return ``cfg.optimized_metric`` for sweepers."""
     drop_nvml_check_without_driver()  # no NVIDIA driver: cheaper Adam steps (cuda_check.py)
     quiet_library_noise()  # no library deprecation warnings or advertisements on the console
+    check_nothing_missing(cfg)
     validate(cfg)
     seed_run(cfg)  # seed=null draws one and writes it into cfg.seed
     print_config(cfg)

@@ -16,7 +16,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,7 +95,8 @@ def recording_status(run_dir: str | Path) -> Iterator[Outcome]:
     except BaseException as exc:
         outcome.status, outcome.error = ending(exc)
         if writes:
-            write_status(run_dir, record | vars(outcome) | {"finished": time.time()})
+            with suppress(OSError):  # a full disk: the run's own error is the one to report
+                write_status(run_dir, record | vars(outcome) | {"finished": time.time()})
         raise
     outcome.error = divergence(run_dir)
     outcome.status = FAILED if outcome.error else COMPLETED

@@ -1,0 +1,36 @@
+"""Checkpoints written whole or not at all: Lightning's ``TorchCheckpointIO`` writes into the
+file under its final name, so a kill or a full disk mid-write leaves a broken ``last.ckpt`` in
+place of the good one. Here the bytes go to a temporary file beside it, which is flushed to disk
+and then renamed over the name (a rename within a folder is atomic on POSIX filesystems)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.fabric.utilities.cloud_io import _is_local_file_protocol
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """``TorchCheckpointIO`` with a temporary file and a rename (``trainer.plugins``)."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None or not _is_local_file_protocol(path):  # remote: as before
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with temporary.open("wb") as handle:
+                torch.save(checkpoint, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+        except BaseException:  # a full disk, a kill's KeyboardInterrupt: the old file stays
+            temporary.unlink(missing_ok=True)
+            raise
