@@ -5,6 +5,7 @@ and then renamed over the name (a rename within a folder is atomic on POSIX file
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        buffer = io.BytesIO()  # as Lightning's own: a write error stays an OSError (torch.save
+        torch.save(checkpoint, buffer)  # into a file turns it into a RuntimeError)
         try:
             with temporary.open("wb") as handle:
-                torch.save(checkpoint, handle)
+                handle.write(buffer.getbuffer())
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, path)
-        except BaseException:  # a full disk, a kill's KeyboardInterrupt: the old file stays
+        except BaseException as error:  # a full disk, a kill's KeyboardInterrupt: the old stays
             temporary.unlink(missing_ok=True)
+            if isinstance(error, OSError) and error.filename is None:  # write() names no file
+                raise OSError(error.errno, error.strerror, str(path)) from error
             raise

@@ -115,7 +115,7 @@ def ensure_fashion_mnist(
     if allow_download:
         sources.append(("torchvision's download", download_with_torchvision))
 
-    failures = []
+    failures = [f"the data folder: {'; '.join(problems)}"] if target.exists() else []
     target.parent.mkdir(parents=True, exist_ok=True)
     for description, fetch in sources:
         with tempfile.TemporaryDirectory(dir=target.parent, prefix=".staging-") as tmp:
@@ -134,7 +134,9 @@ def ensure_fashion_mnist(
             log(f"Fashion-MNIST imported from {description} into {target}")
             return target
 
-    tried = "".join(f"\n  - {failure}" for failure in failures) or "\n  - (no source enabled)"
+    tried = "".join(f"\n  - {failure}" for failure in failures)
+    if not sources:
+        tried += f"\n  - (no {'other ' if target.exists() else ''}source enabled)"
     raise DataUnavailableError(
         f"Fashion-MNIST is not available. Tried:{tried}\n"
         "Provide it in one of three ways:\n"
