@@ -68,10 +68,10 @@ class RunFolderGuard(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         HydraConfig.instance().set_config(config)  # for ${hydra:...} in the folder's name
         folder = Path(str(config.hydra.run.dir))
-        if other_rank():
-            return  # a DDP child: rank zero's folder, which rank zero claimed
         try:
             check_run_folder(folder)  # before the claim: a refused folder is left as it was
+            if other_rank():  # e.g. a DDP child: rank zero's folder, which rank zero claimed
+                return
             writable(folder, "hydra.run.dir")
             check_run_folder(folder)  # again: a run that won the claim may have finished since
         except UserError as error:
