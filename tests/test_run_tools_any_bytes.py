@@ -155,3 +155,21 @@ def test_a_study_file_that_is_not_one_is_refused_in_one_line(tmp_path, kind):
     assert message.startswith("hydra.sweeper.storage (") and "\n" not in message
     assert f"{tmp_path}/optuna." in message
     assert f"cannot be opened: {reason}" in message
+
+
+@pytest.mark.slow  # imports the Optuna sweeper and SQLAlchemy: the test above is the quick one
+def test_a_search_whose_study_file_is_not_one_stops_in_one_line(tmp_path, monkeypatch, capsys):
+    """As ``litlab resume`` of a search opens its study: the study file, replaced by garbage."""
+    from .conftest import train_main
+
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "optuna.db").write_bytes(b"not a database\n" * 200)
+    code, stderr = train_main(monkeypatch, capsys, "-m", "hparams_search=fashion_optuna",
+                              f"hydra.sweep.dir={sweep}")  # fmt: skip
+    assert code == 2 and "Traceback" not in stderr, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1] == (
+        f"error: hydra.sweeper.storage (sqlite:///{sweep}/optuna.db) cannot be opened: "
+        "DatabaseError: file is not a database"
+    )
+    assert (sweep / "optuna.db").read_bytes() == b"not a database\n" * 200
