@@ -99,17 +99,32 @@ def test_a_mandatory_value_left_unset_is_named_in_one_line(tmp_path, monkeypatch
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
-def mount_tmpfs(folder: Path, size: str) -> bool:
+def mount_tmpfs(folder: Path, options: str) -> bool:
     folder.mkdir(parents=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
                           capture_output=True)  # fmt: skip
     return done.returncode == 0
+
+
+def test_a_read_only_folder_is_refused_in_one_line(tmp_path, monkeypatch, capsys):
+    disk = tmp_path / "read_only"
+    if not mount_tmpfs(disk, "ro,size=64k"):  # root ignores a folder's mode bits: a mount
+        pytest.skip("needs a tmpfs mount (root)")
+    try:
+        code, stderr = train_main(monkeypatch, capsys, *QUICK, f"hydra.run.dir={disk}")
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+    assert code == 2
+    assert stderr == (
+        f"error: cannot write the run folder '{disk}': Read-only file system. Choose a writable "
+        "place with paths.log_dir=<folder>.\n"
+    )
 
 
 @pytest.mark.slow
 def test_a_disk_that_fills_mid_run_ends_in_one_line_and_keeps_the_last_checkpoint(tmp_path):
     disk = tmp_path / "disk"
-    if not mount_tmpfs(disk, "4m"):
+    if not mount_tmpfs(disk, "size=4m"):
         pytest.skip("needs a tmpfs mount (root)")
     try:
         folder = disk / "run"

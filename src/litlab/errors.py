@@ -45,7 +45,10 @@ def storage_fault(error: BaseException) -> OSError | None:
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, OSError) and current.errno in FULL | NOT_A_FOLDER | READ_ONLY:
+        if isinstance(current, OSError) and (
+            current.errno in FULL  # a write() names no file
+            or (current.errno in NOT_A_FOLDER | READ_ONLY and current.filename is not None)
+        ):  # (an EPERM without a file is no place that cannot be written)
             return current
         current = current.__cause__ or current.__context__
     return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,11 +91,25 @@ def best_checkpoint(trainer: L.Trainer) -> str | None:
     return None
 
 
+def missing_keys(node: Any, prefix: str = "") -> Iterator[str]:
+    """The dotted keys whose value is ``???`` itself (an interpolation is not resolved here:
+    ``${hydra:job.num}`` is missing until Hydra runs a job)."""
+    if not isinstance(node, dict | list):
+        return
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    for key, value in items:
+        if value == "???":
+            yield f"{prefix}{key}"
+        else:
+            yield from missing_keys(value, f"{prefix}{key}.")
+
+
 def check_nothing_missing(cfg: DictConfig) -> None:
     """A mandatory value (``???``) left unset is the user's to give: one line naming it, before
     anything reads it (omegaconf's traceback otherwise, or, in a ``_partial_`` node, a class's
     default taken silently)."""
-    missing = sorted(OmegaConf.missing_keys(cfg))
+    mine = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])  # Hydra's: its own
+    missing = list(missing_keys(OmegaConf.to_container(mine, resolve=False)))
     if missing:
         keys = ", ".join(missing)
         raise UserError(
