@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from litlab.runs.claim import CLAIM_FILE, RANK_VARIABLES, claim, other_rank, release
@@ -33,6 +34,41 @@ def holder(folder: Path) -> subprocess.Popen[str]:
     return process
 
 
+# train.py's Hydra app and its callbacks (the guard among them), with a task that holds the folder
+# as a short run does and then leaves its result: no torch or Lightning to import
+RACER = f"""
+import sys, time
+from pathlib import Path
+import hydra
+from hydra.core.hydra_config import HydraConfig
+
+@hydra.main(version_base="1.3", config_path={str(REPO / "conf")!r}, config_name="train")
+def main(cfg):
+    folder = Path(HydraConfig.get().runtime.output_dir)
+    time.sleep(2)
+    (folder / "metrics.json").write_text("{{}}")
+
+main()
+"""
+
+
+def test_of_two_apps_started_at_once_into_one_folder_one_is_refused(tmp_path):
+    folder = tmp_path / "run"
+    args = [sys.executable, "-c", RACER, "experiment=polynomial", f"hydra.run.dir={folder}"]
+    racers = [subprocess.Popen([*args, f"seed={seed}"], cwd=tmp_path, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+              for seed in (1, 2)]  # fmt: skip
+    outputs = [p.communicate(timeout=120) for p in racers]
+    codes = [p.returncode for p in racers]
+    assert sorted(codes) == [0, 2], outputs
+    loser = outputs[codes.index(2)][1]
+    assert loser.count("\n") == 1 and loser.startswith(f"error: hydra.run.dir='{folder}' ")
+    assert "is being written by another run" in loser or "already holds a run" in loser
+    overrides = yaml.safe_load((folder / ".hydra" / "overrides.yaml").read_text())
+    assert f"seed={codes.index(0) + 1}" in overrides  # the winner's, alone
+
+
+@pytest.mark.slow  # two train.py processes: ~20 s of CPU (the quick one above races the guard)
 def test_of_two_runs_started_at_once_into_one_folder_one_is_refused(tmp_path):
     folder = tmp_path / "run"
     nothing = ["train=false", "test=false"]  # the winner: cheap; the loser: refused before it
