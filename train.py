@@ -10,7 +10,7 @@ import litlab  # noqa: F401 - first, before torch: it sets CUBLAS_WORKSPACE_CONF
 import hydra
 from omegaconf import DictConfig
 
-from litlab.errors import UserError, exit_for_user_error
+from litlab.errors import UserError, exit_for_storage_fault, exit_for_user_error, storage_fault
 from litlab.runs.status import recording_status
 from litlab.runs.sweep_job import is_multirun, run_recorded
 
@@ -40,6 +40,11 @@ def main(cfg: DictConfig) -> float | None:
             return run(cfg)
     except UserError as error:
         exit_for_user_error(error)
+    except Exception as error:  # a full disk, a folder that cannot be written: one line
+        fault = storage_fault(error)
+        if fault is None:
+            raise
+        exit_for_storage_fault(fault)
     except SIGTERMException:  # Lightning stopped training; TrainingGuard saved a checkpoint
         sys.exit(EXIT_SIGTERM)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,10 +92,38 @@ def best_checkpoint(trainer: L.Trainer) -> str | None:
     return None
 
 
+def missing_keys(node: Any, prefix: str = "") -> Iterator[str]:
+    """The dotted keys whose value is ``???`` itself (an interpolation is not resolved here:
+    ``${hydra:job.num}`` is missing until Hydra runs a job)."""
+    if not isinstance(node, dict | list):
+        return
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    for key, value in items:
+        if value == "???":
+            yield f"{prefix}{key}"
+        else:
+            yield from missing_keys(value, f"{prefix}{key}.")
+
+
+def check_nothing_missing(cfg: DictConfig) -> None:
+    """A mandatory value (``???``) left unset is the user's to give: one line naming it, before
+    anything reads it (omegaconf's traceback otherwise, or, in a ``_partial_`` node, a class's
+    default taken silently)."""
+    mine = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])  # Hydra's: its own
+    missing = list(missing_keys(OmegaConf.to_container(mine, resolve=False)))
+    if missing:
+        keys = ", ".join(missing)
+        raise UserError(
+            f"{keys}=??? {'is a mandatory value' if len(missing) == 1 else 'are mandatory values'}"
+            f" that nothing sets: pass {' '.join(f'{key}=<value>' for key in missing)}"
+        )
+
+
 def run(cfg: DictConfig) -> float | None:
     """Train and/or test as the config says; return ``cfg.optimized_metric`` for sweepers."""
     drop_nvml_check_without_driver()  # no NVIDIA driver: cheaper Adam steps (cuda_check.py)
     quiet_library_noise()  # no library deprecation warnings or advertisements on the console
+    check_nothing_missing(cfg)
     validate(cfg)
     seed_run(cfg)  # seed=null draws one and writes it into cfg.seed
     print_config(cfg)

@@ -18,6 +18,7 @@ from litlab.errors import UserError
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 IMAGE_BYTES = 28 * 28
+CLASSES = 10
 # name -> IDX magic number; torchvision reads them from <root>/FashionMNIST/raw/.
 RAW_FILES: dict[str, int] = {
     "train-images-idx3-ubyte": IMAGE_MAGIC,
@@ -49,6 +50,12 @@ def idx_count(path: Path, magic: int) -> tuple[int | None, str | None]:
     if path.stat().st_size != expected:
         size = path.stat().st_size
         return None, f"{path} is truncated or corrupt ({size} bytes, expected {expected})"
+    if magic == LABEL_MAGIC:  # one byte a label; every byte of an image is a valid pixel
+        labels = path.read_bytes()[len(header) :]
+        if labels and max(labels) >= CLASSES:
+            at = next(i for i, label in enumerate(labels) if label >= CLASSES)
+            return None, (f"{path} holds label {labels[at]} (item {at}); Fashion-MNIST's "
+                          f"labels are 0 to {CLASSES - 1}")  # fmt: skip
     return count, None
 
 
@@ -108,7 +115,7 @@ def ensure_fashion_mnist(
     if allow_download:
         sources.append(("torchvision's download", download_with_torchvision))
 
-    failures = []
+    failures = [f"the data folder: {'; '.join(problems)}"] if target.exists() else []
     target.parent.mkdir(parents=True, exist_ok=True)
     for description, fetch in sources:
         with tempfile.TemporaryDirectory(dir=target.parent, prefix=".staging-") as tmp:
@@ -127,7 +134,9 @@ def ensure_fashion_mnist(
             log(f"Fashion-MNIST imported from {description} into {target}")
             return target
 
-    tried = "".join(f"\n  - {failure}" for failure in failures) or "\n  - (no source enabled)"
+    tried = "".join(f"\n  - {failure}" for failure in failures)
+    if not sources:
+        tried += f"\n  - (no {'other ' if target.exists() else ''}source enabled)"
     raise DataUnavailableError(
         f"Fashion-MNIST is not available. Tried:{tried}\n"
         "Provide it in one of three ways:\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +24,25 @@ def load(path: Path) -> dict[str, Any] | None:
 
 
 def newest_checkpoint(run_dir: Path) -> Path | None:
-    """The checkpoint in ``run_dir`` that got furthest (highest global step), or None."""
-    found = []
+    """The checkpoint in ``run_dir`` that got furthest (highest global step), or None. One that
+    does not load is named in a warning line when another is used instead."""
+    found, broken = [], []
     for rank, pattern in enumerate(RESUME_FILES):
         for path in sorted(run_dir.glob(pattern)):
             checkpoint = load(path)
-            if checkpoint is not None:
-                found.append((checkpoint.get("global_step", 0), -rank, path))
-    return max(found)[2] if found else None
+            step = checkpoint.get("global_step", 0) if checkpoint is not None else None
+            if isinstance(step, int) and not isinstance(step, bool):
+                found.append((step, -rank, path))
+            else:
+                broken.append(str(path.relative_to(run_dir)))
+    if not found:
+        return None
+    newest = max(found)[2]
+    if broken:
+        print(f"warning: {', '.join(broken)} in {run_dir} cannot be loaded (cut short or not a "
+              f"checkpoint); continuing from {newest.relative_to(run_dir)}",
+              file=sys.stderr)  # fmt: skip
+    return newest
 
 
 def best_checkpoint(run_dir: Path) -> Path | None:

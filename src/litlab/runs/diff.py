@@ -48,7 +48,7 @@ def runs_table(a: Run, b: Run) -> Table:
     if a.error or b.error:
         t.add_row("error", a.error or "", b.error or "")
     t.add_row("started", *(f"{run.started:%Y-%m-%d %H:%M:%S}" for run in (a, b)))
-    t.add_row("overrides", " ".join(a.overrides) or "–", " ".join(b.overrides) or "–")
+    t.add_row("overrides", *(" ".join(run.used_overrides()) or "–" for run in (a, b)))
     return t
 
 
@@ -80,7 +80,8 @@ def print_diff(a: Run, b: Run) -> int:
         out.print("[bold]Metrics:[/bold] neither run wrote metrics.json\n")
     rows = []  # (key, a, b) for the git state, versions and hardware of both run records
     for section in RECORD_SECTIONS:
-        part_a, part_b = ((run.record or {}).get(section) or {} for run in (a, b))
+        part_a, part_b = (part if isinstance(part := (run.record or {}).get(section), dict)
+                          else {} for run in (a, b))  # fmt: skip
         for key in dict.fromkeys([*part_a, *part_b]):
             pair = [part.get(key, ABSENT) for part in (part_a, part_b)]
             if key == "commit":  # 12 hex digits, as `git log --abbrev=12` shows them

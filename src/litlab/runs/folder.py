@@ -36,6 +36,9 @@ RESUME_SWEEPERS = {
 }  # fmt: skip
 ORIGIN_ENV = "LITLAB_ORIGIN"  # set by litlab rerun/resume: the run_record's ``origin``
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# What reading a file of any bytes may raise: not UTF-8 (a ValueError), not JSON/YAML, nested
+# past Python's limit, a number past a float's range.
+UNREADABLE_FILE = (OSError, ValueError, yaml.YAMLError, RecursionError, OverflowError)
 
 
 def read_yaml(text: str) -> Any:
@@ -95,8 +98,8 @@ class Run:
             if name in (CONFIG, OVERRIDES):
                 self.problems.append(f"no {name}")
             return default
-        except (OSError, ValueError, yaml.YAMLError) as error:
-            self.problems.append(f"{name} cannot be read: {one_line(error)}")
+        except UNREADABLE_FILE as error:  # any bytes: one bad file never hides the other runs
+            self.problems.append(f"{name} cannot be read: {one_line(error)[:200]}")
             return default
         if value is None and kind is not dict:
             return default
@@ -132,17 +135,40 @@ class Run:
             self.problems.append(f"{OVERRIDES}: {error}")
             return {}
 
+    @cached_property
+    def override_keys(self) -> list[str]:
+        """Each override's key, ``~`` dropped, in the order of ``overrides``."""
+        try:
+            return [key.lstrip("~") for key, _ in parse_overrides(self.overrides)]
+        except UserError:  # said by ``settings``
+            return []
+
     def overrides_without(self, *keys: str) -> list[str]:
-        pairs = zip(self.overrides, self.settings, strict=False)
-        return [line for line, key in pairs if key.lstrip("~") not in keys]
+        """``overrides`` as typed, less those of ``keys``."""
+        pairs = zip(self.overrides, self.override_keys, strict=False)
+        return [line for line, key in pairs if key not in keys]
+
+    def used_overrides(self, *without: str) -> list[str]:
+        """The overrides the run used: of a key given twice (a resumed run's new value after its
+        stored one), the last, as Hydra takes it; less those of ``without``."""
+        keys = self.override_keys
+        last = {key: i for i, key in enumerate(keys)}
+        return [line for i, (line, key) in enumerate(zip(self.overrides, keys, strict=False))
+                if last[key] == i and key not in without]  # fmt: skip
 
     @cached_property
     def metrics(self) -> dict[str, float]:
         metrics = self._read(METRICS_FILE, json.loads, dict, {})
-        if all(isinstance(v, float | int) and not isinstance(v, bool) for v in metrics.values()):
+        numbers = (isinstance(v, float | int) and not isinstance(v, bool) for v in metrics.values())
+        if not all(numbers):
+            self.problems.append(f"{METRICS_FILE} holds values that are not numbers")
+            return {}
+        try:
+            _ = [float(value) for value in metrics.values()]
             return metrics
-        self.problems.append(f"{METRICS_FILE} holds values that are not numbers")
-        return {}
+        except OverflowError:  # an int past a float's range: no metric is one
+            self.problems.append(f"{METRICS_FILE} holds a number too large for a float")
+            return {}
 
     @cached_property
     def record(self) -> dict[str, Any] | None:
@@ -181,12 +207,15 @@ class Run:
     @cached_property
     def started(self) -> datetime:
         """From status.json; for older folders from run_record.json, else the folder's mtime."""
-        if self.run_status.started is not None:
-            return datetime.fromtimestamp(self.run_status.started).astimezone()
+        try:
+            if self.run_status.started is not None:
+                return datetime.fromtimestamp(self.run_status.started).astimezone()
+        except (OverflowError, ValueError, OSError):  # parse_status keeps it in range
+            pass
         utc = (self.record or {}).get("started_utc")
         try:
             return datetime.fromisoformat(utc).astimezone()
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             config = self.folder / CONFIG
             mtime = os.path.getmtime(config if config.is_file() else self.folder)
             return datetime.fromtimestamp(mtime).astimezone()
@@ -195,7 +224,9 @@ class Run:
     def origin(self) -> dict[str, str]:
         """What ``litlab rerun``/``resume`` made this run from: ``{"command", "run"}``, or {}."""
         origin = (self.record or {}).get("origin")
-        return origin if isinstance(origin, dict) else {}
+        if not isinstance(origin, dict):
+            return {}
+        return {str(key): str(value) for key, value in origin.items()}
 
     @property
     def optimized_metric(self) -> str | None:

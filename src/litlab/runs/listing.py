@@ -69,7 +69,7 @@ def write_csv(runs: Sequence[Run], sort: str | None) -> None:
     for run in runs:
         optimized, test = run.optimized_metric or "", run.test_metric or ""
         row = [run.experiment, run.started.isoformat(timespec="seconds"), run.status,
-               " ".join(run.overrides), " ".join(run.origin.values()), optimized,
+               " ".join(run.used_overrides()), " ".join(run.origin.values()), optimized,
                run.metrics.get(optimized, ""), test, run.metrics.get(test, ""), run.error or "",
                run.folder]  # fmt: skip
         writer.writerow([*row, run.metrics.get(sort, "")] if sort else row)
@@ -79,8 +79,9 @@ def shared_overrides(runs: Sequence[Run]) -> list[str]:
     """The overrides every run has (shown once, under the table), when there are several."""
     if len(runs) < 2:
         return []
-    common = set(runs[0].overrides_without("experiment")).intersection(*(r.overrides for r in runs))
-    return [o for o in runs[0].overrides if o in common]
+    used = [run.used_overrides() for run in runs]
+    common = set(runs[0].used_overrides("experiment")).intersection(*used)
+    return [o for o in used[0] if o in common]
 
 
 def caption(runs: Sequence[Run]) -> str:
@@ -104,7 +105,7 @@ def what(run: Run, shared: Sequence[str]) -> str:
     if run.problem:
         return run.problem
     hidden = ("experiment", "ckpt_path") if run.origin else ("experiment",)
-    text = " ".join(o for o in run.overrides_without(*hidden) if o not in shared)
+    text = " ".join(o for o in run.used_overrides(*hidden) if o not in shared)
     if run.origin:  # e.g. "resume of 2026-11-29/10-41-07-512345:"
         source = "/".join(Path(str(run.origin.get("run"))).parts[-2:])
         text = f"{run.origin.get('command')} of {source}: {text}"

@@ -16,7 +16,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,7 +97,8 @@ def recording_status(run_dir: str | Path) -> Iterator[Outcome]:
     except BaseException as exc:
         outcome.status, outcome.error = ending(exc)
         if writes:
-            write_status(run_dir, record | vars(outcome) | {"finished": time.time()})
+            with suppress(OSError):  # a full disk: the run's own error is the one to report
+                write_status(run_dir, record | vars(outcome) | {"finished": time.time()})
         raise
     outcome.error = divergence(run_dir)
     outcome.status = FAILED if outcome.error else COMPLETED
@@ -153,18 +154,35 @@ FIELDS = {"status": str, "error": (str, type(None)), "started": (int, float, typ
           "host": (str, type(None))}  # fmt: skip
 
 
-def parse_status(text: str) -> RunStatus:
+# The range of each number: a time in Unix seconds (up to the year 5138), a process id.
+RANGES = {"started": (0.0, 1e11), "finished": (0.0, 1e11), "pid": (1, 2**31 - 1)}
+
+
+def out_of_range(record: dict[str, Any]) -> str | None:
+    """The first number of ``record`` outside its range (nan and inf included), or None."""
+    for key, (low, high) in RANGES.items():
+        value = record.get(key)
+        if value is not None and not low <= value <= high:  # nan compares False
+            return key
+    return None
+
+
+def parse_status(text: str | bytes) -> RunStatus:
     """status.json's text as a RunStatus; ``unreadable`` (with why) when it is not one."""
     try:
         record = json.loads(text)
-    except ValueError as error:
-        return RunStatus(UNREADABLE, f"{STATUS_FILE} is not JSON: {error}")
+    except (ValueError, RecursionError) as error:  # not UTF-8 is a ValueError too
+        return RunStatus(UNREADABLE, f"{STATUS_FILE} is not JSON: {str(error)[:200]}")
     if not isinstance(record, dict):
         return RunStatus(UNREADABLE, f"{STATUS_FILE} is not a JSON object")
-    wrong = [key for key, kind in FIELDS.items() if not isinstance(record.get(key), kind)]
+    wrong = [key for key, kind in FIELDS.items()
+             if not isinstance(record.get(key), kind) or isinstance(record.get(key), bool)]
+    wrong += [key] if not wrong and (key := out_of_range(record)) else []  # fmt: skip
     if wrong or record["status"] not in STATUSES or record["status"] == UNREADABLE:
         key = wrong[0] if wrong else "status"
-        return RunStatus(UNREADABLE, f"{STATUS_FILE} has {key}={record.get(key)!r}")
+        value = repr(record.get(key))
+        value = value if len(value) <= 40 else value[:37] + "..."
+        return RunStatus(UNREADABLE, f"{STATUS_FILE} has {key}={value}")
     return RunStatus(**{key: record.get(key) for key in FIELDS})
 
 
@@ -177,7 +195,7 @@ def read_status(run_dir: str | Path) -> RunStatus:
     """
     run_dir = Path(run_dir)
     try:
-        status = parse_status((run_dir / STATUS_FILE).read_text())
+        status = parse_status((run_dir / STATUS_FILE).read_bytes())
     except OSError:  # none: an older folder, or one that never started
         if (run_dir / METRICS_FILE).is_file():
             error = divergence(run_dir)

@@ -12,14 +12,26 @@ from typing import Any
 
 import optuna
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+
+from litlab.errors import UserError
 
 
 def open_storage(config: DictConfig | str | None) -> Any:
-    """The storage object Optuna's ``create_study``/``load_study`` take (a URL passes as is)."""
+    """The storage object Optuna's ``create_study``/``load_study`` take (a URL passes as is); a
+    UserError in one line if it cannot be opened (a file that is not the study's, a server that
+    refuses)."""
     if config is None or isinstance(config, str):
         return config
-    return instantiate(config)
+    try:
+        return instantiate(config)
+    except Exception as error:  # noqa: BLE001 - the database driver's own words say why
+        cause = error.__cause__ or error
+        cause = getattr(cause, "orig", None) or cause  # SQLAlchemy's: the driver's error
+        where = config.get("url") or OmegaConf.select(config, "log_storage.file_path") or ""
+        where = f" ({where})" if where else ""
+        reason = " ".join(f"{type(cause).__name__}: {cause}".split())[:300]
+        raise UserError(f"hydra.sweeper.storage{where} cannot be opened: {reason}") from error
 
 
 def trial_in_job(sweeper: DictConfig, number: int) -> optuna.trial.Trial:
