@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from litlab.runs.claim import CLAIM_FILE, RANK_VARIABLES, claim, other_rank, release
+from litlab.runs.claim import CLAIM_FILE, claim, release
 
 from .conftest import REPO, train_main
 
@@ -136,15 +136,3 @@ def test_a_run_is_refused_in_a_sweep_folder_and_a_sweep_in_a_run_folder(
     assert stderr.startswith(f"error: hydra.sweep.dir='{run}' is a run's folder (.hydra/config")
     assert sorted(p.name for p in sweep.iterdir()) == ["0", "multirun.yaml"]
     assert sorted(p.name for p in run.iterdir()) == [".hydra"]
-
-
-def test_the_other_ranks_of_a_run_share_the_folder_rank_zero_claimed(monkeypatch):
-    for name in RANK_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    assert not other_rank()
-    monkeypatch.setenv("LOCAL_RANK", "0")
-    assert not other_rank()
-    for name in ("LOCAL_RANK", "SLURM_PROCID", "NODE_RANK"):
-        monkeypatch.setenv(name, "1")
-        assert other_rank(), name
-        monkeypatch.setenv(name, "0")

@@ -9,18 +9,7 @@ import os
 from pathlib import Path
 
 CLAIM_FILE = ".claim"
-# Set by Lightning, torchrun, srun or LSF in the other processes of a multi-process run (the
-# ones Lightning's rank_zero_only reads, and the node's): they share rank zero's folder, which
-# rank zero has claimed.
-RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK", "NODE_RANK",
-                  "GROUP_RANK")  # fmt: skip
-
 _held: dict[Path, int] = {}  # folder -> the open descriptor whose lock this process holds
-
-
-def other_rank() -> bool:
-    """Whether this process is a non-zero rank of a run another process started."""
-    return any(os.environ.get(name, "0") not in ("", "0") for name in RANK_VARIABLES)
 
 
 def claim(folder: Path) -> bool:

@@ -11,8 +11,9 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from litlab.errors import UserError, exit_for_user_error
-from litlab.runs.claim import claim, other_rank, release
+from litlab.runs.claim import claim, release
 from litlab.runs.folder import CONFIG, RESUME_SWEEPERS, SWEEP_RECORD, find_jobs
+from litlab.runs.ranks import writes_run_folder
 from litlab.runs.results import METRICS_FILE
 from litlab.validation import MIN_OR_MAX, check_values
 
@@ -70,7 +71,7 @@ class RunFolderGuard(Callback):
         folder = Path(str(config.hydra.run.dir))
         try:
             check_run_folder(folder)  # before the claim: a refused folder is left as it was
-            if other_rank():  # e.g. a DDP child: rank zero's folder, which rank zero claimed
+            if not writes_run_folder():  # a DDP child: rank zero claimed this folder
                 return
             writable(folder, "hydra.run.dir")
             check_run_folder(folder)  # again: a run that won the claim may have finished since
