@@ -51,7 +51,7 @@ def check_types(cfg: DictConfig) -> list[str]:
     (for a warning: a user's key may be read by code of their own)."""
     switches = inspect.signature(RunSwitches, eval_str=True).parameters
     for key in switches:
-        if key in cfg:
+        if cfg._get_node(key, validate_access=False) is not None:  # "in": false for ???
             check_value(key, value_at(cfg, key), switches[key])
     for path, node in target_nodes(cfg):
         check_node(path, node, locate(f"{path}._target_" if path else "_target_", node))
@@ -127,7 +127,22 @@ def parameters_of(target: Any) -> dict[str, inspect.Parameter] | None:
     return None
 
 
+# Hydra's own keys of a node it instantiates, by what instantiate accepts.
+HYDRA_KEYS: dict[str, Any] = {
+    "_partial_": bool,
+    "_recursive_": bool,
+    "_convert_": Literal["none", "partial", "object", "all"] | None,
+    "_args_": list,
+}
+
+
 def check_node(path: str, node: DictConfig, target: Any) -> None:
+    for key, hint in HYDRA_KEYS.items():
+        if node._get_node(key, validate_access=False) is not None:
+            value = value_at(node, key, f"{path}.{key}")
+            if not fits(value, hint) or (hint is bool and value is None):
+                requirement = f"must be {describe(hint)}"
+                raise ConfigValueError(f"{path}.{key}", shown(node, key), requirement)
     parameters = parameters_of(target)
     if parameters is None:
         return
