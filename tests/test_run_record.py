@@ -53,6 +53,8 @@ def test_the_record_holds_what_repeating_the_run_needs(recorded_run):
         "accumulate_grad_batches": 2,
         "devices": 1,
         "num_nodes": 1,
+        "nominal_batch_size": 400,
+        "training_samples": 2000,
     }
     for package in ("torch", "lightning", "hydra-core", "torchvision", "numpy"):
         assert record["versions"][package] == metadata.version(package)
@@ -97,3 +99,18 @@ def test_a_folder_without_a_record_reads_as_none(tmp_path):
     assert read_run_record(tmp_path) is None
     (tmp_path / RECORD_FILE).write_text('{"seed": 1}')
     assert read_run_record(tmp_path) == {"seed": 1}
+
+
+def test_the_effective_batch_size_is_what_a_step_sees_not_more_than_the_data(make_cfg, tmp_path):
+    cfg = make_cfg(
+        "experiment=polynomial", "data.passes_per_epoch=1", "trainer.max_epochs=1",
+        "data.batch_size=4096", "trainer.accumulate_grad_batches=4", "logger=none",
+        "callbacks.least_squares.figure_every_n_epochs=null",
+    )  # fmt: skip
+    run(cfg)
+    batch = read_run_record(tmp_path / "run")["batch"]
+    assert batch["training_samples"] == 2000  # the polynomial's points
+    assert batch["nominal_batch_size"] == 4096 * 4  # what the settings multiply to
+    assert batch["effective_batch_size"] == 2000  # what one step sees
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["train/effective_batch_size"] == 2000

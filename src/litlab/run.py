@@ -119,10 +119,8 @@ def check_nothing_missing(cfg: DictConfig) -> None:
         )
 
 
-def run(cfg: DictConfig) -> float | None:
-    """Train and/or test as the config says; return ``cfg.optimized_metric`` for sweepers."""
-    drop_nvml_check_without_driver()  # no NVIDIA driver: cheaper Adam steps (cuda_check.py)
-    quiet_library_noise()  # no library deprecation warnings or advertisements on the console
+def prepare(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
+    """Everything up to training: bad input ends here, in one ``UserError``, before any work."""
     check_nothing_missing(cfg)
     validate(cfg)
     seed_run(cfg)  # seed=null draws one and writes it into cfg.seed
@@ -131,7 +129,14 @@ def run(cfg: DictConfig) -> float | None:
     datamodule: L.LightningDataModule = build(cfg, "data")
     model: L.LightningModule = build(cfg, "model")
     check_checkpoint_fits(cfg, model)  # before the trainer, any data or any training
-    trainer = build_trainer(cfg)
+    return datamodule, model, build_trainer(cfg)
+
+
+def run(cfg: DictConfig) -> float | None:
+    """Train and/or test as the config says; return ``cfg.optimized_metric`` for sweepers."""
+    drop_nvml_check_without_driver()  # no NVIDIA driver: cheaper Adam steps (cuda_check.py)
+    quiet_library_noise()  # no library deprecation warnings or advertisements on the console
+    datamodule, model, trainer = prepare(cfg)
     run_dir = Path(cfg.paths.output_dir)
     log_run_params(trainer, cfg, run_dir)  # MLflow, W&B: the run's parameters from its start
 

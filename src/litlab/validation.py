@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 import zipfile
 from collections.abc import Callable
@@ -12,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from litlab.config_types import check_types, warn_unread
 from litlab.errors import ConfigValueError, UserError
 from litlab.runs.folder import Run, config_changes
 
@@ -45,6 +44,9 @@ AT_LEAST_ONE = Rule("must be a whole number >= 1", lambda v: _integer(v) and v >
 NOT_NEGATIVE_INT = Rule("must be a whole number >= 0", lambda v: _integer(v) and v >= 0)
 DROPOUT = Rule("must be a probability in [0, 1)", lambda v: _number(v) and 0 <= v < 1)
 MIN_OR_MAX = Rule("must be min or max", lambda v: v in ("min", "max"))
+NOT_NEGATIVE = Rule("must be a number >= 0", lambda v: _number(v) and v >= 0)
+PROBABILITY = Rule("must be a number in [0, 1]", lambda v: _number(v) and 0 <= v <= 1)
+CLIP_ALGORITHM = Rule("must be norm or value", lambda v: v in ("norm", "value"))
 HIDDEN_SIZES = Rule(
     "must be a list of whole numbers > 0",
     lambda v: isinstance(v, ListConfig | list | tuple) and all(_integer(h) and h > 0 for h in v),
@@ -63,6 +65,16 @@ RULES: dict[str, Rule] = {
     "model.net.hidden_sizes": HIDDEN_SIZES,
     "model.net.dropout": DROPOUT,
     "optimized_metric_mode": MIN_OR_MAX,
+    "data.passes_per_epoch": AT_LEAST_ONE,
+    "trainer.num_nodes": AT_LEAST_ONE,
+    "trainer.check_val_every_n_epoch": AT_LEAST_ONE,
+    "trainer.min_epochs": NOT_NEGATIVE_INT,
+    "trainer.gradient_clip_val": NOT_NEGATIVE,
+    "trainer.gradient_clip_algorithm": CLIP_ALGORITHM,
+    "model.gradient_clip_val": NOT_NEGATIVE,
+    "model.gradient_clip_algorithm": CLIP_ALGORITHM,
+    "model.label_smoothing": PROBABILITY,
+    "model.optimizer.weight_decay": NOT_NEGATIVE,
 }
 # Folders a run reads or writes: an existing file there, or no way to create one, is refused.
 FOLDER_KEYS = ("paths.data_dir", "paths.log_dir")
@@ -89,37 +101,18 @@ def check_accelerator(cfg: DictConfig) -> None:
         )
 
 
-def _nodes_with_target(node: Any, path: str = "") -> list[tuple[str, DictConfig]]:
-    """Every config node that names a ``_target_``, with its dotted path (Hydra's node aside)."""
-    found = []
-    if isinstance(node, DictConfig):
-        if "_target_" in node:
-            found.append((path, node))
-        for key in node:
-            if key != "hydra" and isinstance(node._get_node(key), DictConfig | ListConfig):
-                found += _nodes_with_target(node[key], f"{path}.{key}" if path else str(key))
-    elif isinstance(node, ListConfig):
-        for i, item in enumerate(node):
-            found += _nodes_with_target(item, f"{path}[{i}]")
-    return found
-
-
-def check_partial_arguments(cfg: DictConfig) -> None:
-    """A ``_partial_`` target is called later (an optimizer or scheduler, once training starts):
-    an argument it does not take would only fail then, in the middle of the run."""
-    for path, node in _nodes_with_target(cfg):
-        if not node.get("_partial_"):
-            continue
-        parameters = inspect.signature(get_object(node._target_)).parameters
-        if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-            continue
-        for key in node:
-            if not str(key).startswith("_") and key not in parameters:
-                shown = node[key]
-                shown = OmegaConf.to_container(shown) if OmegaConf.is_config(shown) else shown
-                raise ConfigValueError(
-                    f"{path}.{key}", shown, f"{node._target_} takes no argument {key!r}"
-                )
+def check_epochs(cfg: DictConfig) -> None:
+    """``trainer.max_epochs=null`` is Lightning's silent 1000 epochs unless steps or time end
+    the run (``max_steps``, ``max_time``): then it means "no limit", as Lightning has it."""
+    trainer = cfg.get("trainer")
+    if trainer is None or "max_epochs" not in trainer or trainer.max_epochs is not None:
+        return
+    if trainer.get("max_steps", -1) in (-1, None) and trainer.get("max_time") is None:
+        raise ConfigValueError(
+            "trainer.max_epochs", None,
+            "must be a whole number > 0 (null runs Lightning's default of 1000 epochs); "
+            "to stop by steps or time instead, set trainer.max_steps or +trainer.max_time",
+        )  # fmt: skip
 
 
 def check_folders(cfg: DictConfig, keys: tuple[str, ...] = FOLDER_KEYS) -> None:
@@ -231,9 +224,11 @@ def check_checkpoint_fits(cfg: DictConfig, model: torch.nn.Module) -> None:
 
 
 def validate(cfg: DictConfig) -> None:
+    unread = check_types(cfg)  # every value by the type its code takes (config_types.py)
     check_values(cfg)
+    check_epochs(cfg)
     check_accelerator(cfg)
     check_folders(cfg)
-    check_partial_arguments(cfg)
     check_switches(cfg)
     check_checkpoint(cfg.get("ckpt_path"))
+    warn_unread(unread)

@@ -56,7 +56,8 @@ class TestPredictionFigures(L.Callback):
         for i in (predicted != y).nonzero().flatten().tolist():
             if len(self.wrong) >= self.max_images:
                 break
-            self.wrong.append((x[i].detach().cpu(), int(y[i]), int(predicted[i])))
+            image = x[i].detach().cpu().float()  # numpy has no bfloat16 (precision=bf16-true)
+            self.wrong.append((image, int(y[i]), int(predicted[i])))
 
     def misclassified_figure(self) -> Figure:
         columns = 8

@@ -18,7 +18,13 @@ import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 
-from litlab.runs.record import EFFECTIVE_BATCH_SIZE_METRIC, RECORD_FILE, build_run_record
+from litlab.runs.record import (
+    EFFECTIVE_BATCH_SIZE_METRIC,
+    RECORD_FILE,
+    build_run_record,
+    cap_to_data,
+    training_samples,
+)
 
 
 def collect_rng_states() -> dict[str, Any]:
@@ -85,6 +91,14 @@ class RunRecord(L.Callback):
         self.output_dir.mkdir(parents=True, exist_ok=True)
         (self.output_dir / RECORD_FILE).write_text(json.dumps(self.record, indent=2) + "\n")
 
+    def _record_samples_per_step(self, trainer: L.Trainer) -> None:
+        """The training set is known once its loader is: the batch record capped to it."""
+        if self.record is None:
+            return
+        self.record["batch"] = cap_to_data(self.record["batch"], training_samples(trainer))
+        if trainer.is_global_zero:
+            (self.output_dir / RECORD_FILE).write_text(json.dumps(self.record, indent=2) + "\n")
+
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         size = (self.record or {}).get("batch", {}).get("effective_batch_size")
         if size is not None:
@@ -97,6 +111,7 @@ class RunRecord(L.Callback):
         self._loaded_rng_states = state_dict.get("rng")
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._record_samples_per_step(trainer)
         if self._loaded_rng_states is not None:
             restore_rng_states(self._loaded_rng_states)
             self._loaded_rng_states = None

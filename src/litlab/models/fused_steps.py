@@ -29,6 +29,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.apply_func import apply_to_collection
 from torch import Tensor
 
 from litlab.data.steps import batches_by_step, samples_in
@@ -60,6 +61,10 @@ def only_callbacks_with_step_hooks(trainer: L.Trainer) -> Iterator[None]:
         trainer.callbacks = everyone
 
 
+def _cast_floats(tensor: Tensor, dtype: torch.dtype) -> Tensor:
+    return tensor.to(dtype) if tensor.is_floating_point() and tensor.dtype != dtype else tensor
+
+
 class FusedStepsModule(L.LightningModule):
     """Runs each call's optimizer steps; subclasses say what one batch's loss is."""
 
@@ -70,6 +75,19 @@ class FusedStepsModule(L.LightningModule):
         self.automatic_optimization = False
         self.gradient_clip_val = gradient_clip_val
         self.gradient_clip_algorithm = gradient_clip_algorithm
+
+    @property
+    def example_input_array(self) -> Any:
+        """The example input, its floats in the module's dtype: Lightning casts batches to the
+        precision's dtype (``convert_input``), but not the example its model summary and
+        TensorBoard's graph run through the module (``trainer.precision=64-true`` would fail
+        there with "mat1 and mat2 must have the same dtype")."""
+        example = self._example_input_array
+        return apply_to_collection(example, Tensor, _cast_floats, self.dtype)
+
+    @example_input_array.setter
+    def example_input_array(self, example: Any) -> None:
+        self._example_input_array = example
 
     def batch_loss(self, batch: Any, stage: str) -> Tensor:
         """The mean loss of one batch (as the loader yields it), for ``stage``."""

@@ -21,7 +21,7 @@ class RegressionModule(FusedStepsModule):
     def __init__(
         self,
         net: nn.Module,
-        optimizer: OptimizerFactory | None,
+        optimizer: OptimizerFactory,
         example_input_shape: Sequence[int] | None = None,
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str | None = None,

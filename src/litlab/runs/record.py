@@ -67,6 +67,26 @@ def effective_batch_size(trainer: L.Trainer) -> dict[str, int | None]:
             "num_nodes": nodes}  # fmt: skip
 
 
+def training_samples(trainer: L.Trainer) -> int | None:
+    """The training set's size, from the loader Lightning trains on (None if it has none)."""
+    loader = trainer.train_dataloader
+    dataset = getattr(getattr(loader, "loader", loader), "dataset", None)  # TrainingLoader's
+    try:
+        return len(dataset)  # type: ignore[arg-type]
+    except TypeError:  # an IterableDataset, or no dataset at all
+        return None
+
+
+def cap_to_data(batch: dict[str, Any], samples: int | None) -> dict[str, Any]:
+    """A step cannot see more samples than the training set holds (batch 4096 x 4 on 2000
+    points is 2000 a step): ``effective_batch_size`` is what a step sees, and the product of
+    the settings stays beside it as ``nominal_batch_size``."""
+    nominal = batch.get("nominal_batch_size", batch["effective_batch_size"])
+    effective = nominal if nominal is None or samples is None else min(nominal, samples)
+    return {**batch, "effective_batch_size": effective, "nominal_batch_size": nominal,
+            "training_samples": samples}  # fmt: skip
+
+
 def build_run_record(trainer: L.Trainer, seed: int | None) -> dict[str, Any]:
     from hydra.core.hydra_config import HydraConfig
 
