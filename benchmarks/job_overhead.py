@@ -24,6 +24,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -295,6 +296,37 @@ def plain_job(work: Work, lr: float, folder: Path) -> float:
     return time.perf_counter() - began
 
 
+# ---- a single run, end to end -------------------------------------------------------------------
+
+TIMER = "+callbacks.training_time._target_=litlab.callbacks.TrainingTime"  # logs time/train_s
+SINGLE = ["experiment=polynomial", TIMER]
+
+
+def single_runs(rounds: int, root: Path) -> dict[str, Any]:
+    """``python train.py experiment=polynomial`` end to end against its floor: the imports
+    (``python -c "import lightning, hydra"``) plus its training time, measured in the run
+    (``time/train_s``, TrainingTime: fit's epochs, validation and epoch-end callbacks included)."""
+    env = os.environ | {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    imports, whole, trained = [], [], []
+    for r in range(rounds):
+        began = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import lightning, hydra"], check=True, env=env)
+        imports.append(time.perf_counter() - began)
+        folder = root / f"single-{r}"
+        began = time.perf_counter()
+        subprocess.run([sys.executable, "train.py", *SINGLE, f"paths.output_dir={folder}"],
+                       cwd=REPO, env=env, check=True, capture_output=True)  # fmt: skip
+        whole.append(time.perf_counter() - began)
+        trained.append(json.loads((folder / "metrics.json").read_text())["time/train_s"])
+        shutil.rmtree(folder)
+        print(f"single run {r}: {whole[-1]:.2f} s; import {imports[-1]:.2f} s + train "
+              f"{trained[-1]:.2f} s", file=sys.stderr)  # fmt: skip
+    paired = [w / (i + t) for w, i, t in zip(whole, imports, trained, strict=True)]
+    return {"command": " ".join(["python train.py", *SINGLE]),
+            "end_to_end_s": spread(whole), "import_lightning_hydra_s": spread(imports),
+            "train_s": spread(trained), "ratio": spread(paired)}  # fmt: skip
+
+
 # ---- the run ------------------------------------------------------------------------------------
 
 
@@ -383,19 +415,37 @@ def table(results: dict[str, Any]) -> None:
     console.print(parts)
 
 
+def single_table(single: dict[str, Any]) -> None:
+    from rich.console import Console
+
+    def cell(x: dict[str, float]) -> str:
+        return f"{x['median']:.2f} [{x['min']:.2f}-{x['max']:.2f}]"
+
+    Console().print(
+        f"{single['command']}: end to end {cell(single['end_to_end_s'])} s; import "
+        f"{cell(single['import_lightning_hydra_s'])} s + training {cell(single['train_s'])} s; "
+        f"ratio {cell(single['ratio'])}x (median [min-max])"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", type=Path, help="where the JSON goes")
     parser.add_argument("--rounds", type=int, default=5, help="measured rounds (after 1 warm-up)")
+    parser.add_argument("--single-runs", type=int, default=3,
+                        help="runs of python train.py experiment=polynomial")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     began = datetime.now(timezone.utc)
     with tempfile.TemporaryDirectory() as tmp:
         results = measure(args.rounds, Path(tmp))
+        single = single_runs(args.single_runs, Path(tmp)) if args.single_runs else None
     table(results)
+    if single:
+        single_table(single)
     record = {"date": began.isoformat(timespec="seconds"), "machine": machine(),
               "command": " ".join(["python", *sys.argv]), "rounds": args.rounds,
-              "results": results}  # fmt: skip
+              "results": results, "single_run": single}  # fmt: skip
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(record, indent=2) + "\n")
 
