@@ -48,10 +48,25 @@ def study_row(log_dir: Path, seconds: float) -> dict[str, object]:
     study = optuna.load_study(study_name="fashion_mlp", storage=f"sqlite:///{sweep}/optuna.db")
     states = [t.state.name for t in study.trials]
     epochs = [len(t.intermediate_values) for t in study.trials]
+    durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in study.trials]
     return {"seconds": round(seconds, 1), "best_val_acc": study.best_value,
             "best_trial": study.best_trial.number, "trials": len(states),
             "completed": states.count("COMPLETE"), "pruned": states.count("PRUNED"),
-            "failed": states.count("FAIL"), "epochs_trained": sum(epochs)}  # fmt: skip
+            "failed": states.count("FAIL"), "epochs_trained": sum(epochs),
+            "trial_seconds": [round(d, 2) for d in durations], "trial_epochs": epochs,
+            "trial_params": [t.params for t in study.trials],
+            "seconds_per_trial_and_epoch": fixed_and_per_epoch(durations, epochs)}  # fmt: skip
+
+
+def fixed_and_per_epoch(seconds: list[float], epochs: list[int]) -> dict[str, float]:
+    """Least squares seconds = fixed + per_epoch x epochs over the trials: what a trial costs
+    besides its epochs (which pruning cannot save), and what an epoch costs."""
+    n, mean_e, mean_s = len(epochs), sum(epochs) / len(epochs), sum(seconds) / len(seconds)
+    var = sum((e - mean_e) ** 2 for e in epochs)
+    if n < 2 or var == 0:  # every trial the same length: no line to fit
+        return {"fixed_s": float("nan"), "per_epoch_s": round(mean_s / max(mean_e, 1), 3)}
+    slope = sum((e - mean_e) * (s - mean_s) for e, s in zip(epochs, seconds, strict=True)) / var
+    return {"fixed_s": round(mean_s - slope * mean_e, 2), "per_epoch_s": round(slope, 3)}
 
 
 def machine() -> str:
@@ -90,6 +105,10 @@ def main() -> None:
         best = f"{row['best_val_acc']:.4f} (trial {row['best_trial']})"
         done = f"{row['completed']} / {row['pruned']}"
         print(f"| {name:<14} | {row['seconds']:>7} | {best} | {done} | {row['epochs_trained']} |")
+    for name, row in rows.items():
+        fit = row["seconds_per_trial_and_epoch"]
+        print(f"{name}: a trial {fit['fixed_s']} s + {fit['per_epoch_s']} s an epoch "
+              f"(least squares over its {row['trials']} trials)")  # fmt: skip
     ratio = pruned["seconds"] / base["seconds"]
     print(f"pruning: {ratio:.2f}x the time, best val/acc "
           f"{pruned['best_val_acc'] - base['best_val_acc']:+.4f}")  # fmt: skip

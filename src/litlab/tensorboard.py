@@ -15,6 +15,7 @@ from lightning.pytorch import loggers
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard._pytorch_graph import graph as traced_graph
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from litlab.hparams import run_hparams
@@ -104,8 +105,39 @@ def eager_calls(model: nn.Module) -> Iterator[None]:
             module._compiled_call_impl = call
 
 
+def graph_key(model: nn.Module, inputs: Any) -> tuple[Any, ...]:
+    """What a traced graph depends on: the module's class and structure (its repr names every
+    layer and size), and the example input's shapes and types."""
+    tensors = inputs if isinstance(inputs, tuple) else (inputs,)
+    shapes = tuple((tuple(t.shape), t.dtype) for t in tensors if hasattr(t, "shape"))
+    return type(model).__module__, type(model).__qualname__, repr(model), shapes
+
+
+GRAPHS: dict[tuple[Any, ...], Any] = {}  # graph_key -> TensorBoard's graph, traced once a process
+
+
+@contextmanager
+def graphs_traced_once(writer: SummaryWriter) -> Iterator[None]:
+    """``writer.add_graph`` tracing each kind of model once per process: the jobs of a sweep
+    have the same network, and a trace cost ~0.3-1 s a job (the graph shows the structure, not
+    the weights)."""
+
+    def add_graph(model: nn.Module, input_to_model: Any = None, *args: Any, **kwargs: Any) -> None:
+        key = graph_key(model, input_to_model)
+        if key not in GRAPHS:
+            GRAPHS[key] = traced_graph(model, input_to_model, *args, **kwargs)
+        writer._get_file_writer().add_graph(GRAPHS[key])
+
+    writer.add_graph = add_graph  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del writer.add_graph
+
+
 class TensorBoardLogger(loggers.TensorBoardLogger):
-    """Lightning's TensorBoard logger, drawing the model graph once per run.
+    """Lightning's TensorBoard logger, drawing the model graph once per run, and tracing it once
+    per process (``graphs_traced_once``).
 
     Lightning asks for the graph at the start of fit and again of test; the second trace only
     repeats the first. TensorBoard can only draw a graph from ``torch.jit.trace``, which torch
@@ -120,7 +152,8 @@ class TensorBoardLogger(loggers.TensorBoardLogger):
     def log_graph(self, model: L.LightningModule, input_array: Any = None) -> None:
         if self.graph_logged:
             return
-        with warnings.catch_warnings(), eager_calls(model):
+        writer = self.experiment
+        with warnings.catch_warnings(), eager_calls(model), graphs_traced_once(writer):
             warnings.filterwarnings(
                 "ignore", r"`torch\.jit\.trace(_method)?` is deprecated", FutureWarning
             )

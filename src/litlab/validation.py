@@ -57,6 +57,7 @@ HIDDEN_SIZES = Rule(
 RULES: dict[str, Rule] = {
     "model.optimizer.lr": POSITIVE,
     "data.batch_size": POSITIVE_INT,
+    "data.eval_batch_size": POSITIVE_INT,
     "data.num_points": POSITIVE_INT,
     "data.num_workers": NOT_NEGATIVE_INT,
     "trainer.max_epochs": POSITIVE_INT,

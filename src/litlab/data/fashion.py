@@ -5,11 +5,14 @@ Two ways to serve it, chosen by ``preload`` (``data.preload`` in the config):
 - ``true`` (default): the images are normalised once into one float tensor, moved to the
   trainer's device (the GPU when training on one), and served a whole batch per index operation
   (``litlab.data.tensor_batches``). An epoch costs about what a plain loop over tensors costs.
+  The tensors are decoded once per process and copied for each job (``fashion_cache``).
 - ``false``: torchvision's ``FashionMNIST`` Dataset with per-sample transforms, batched by a
   ``DataLoader`` (workers, pinned memory). The place for PIL-level transforms.
 
 Both give the same split, the same normalised pixels and the same sizes; shuffling draws from the
-module's own seeded generator in both, so the order depends on ``seed`` alone.
+module's own seeded generator in both, so the order depends on ``seed`` alone. Validation and test
+batches hold ``eval_batch_size`` images (no gradients are kept, so a large batch fits; the
+metrics are means over the images, the same at any batch size up to float rounding).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from torch.utils.data import DataLoader, Dataset, Subset, random_split
 from torchvision import transforms
 from torchvision.datasets import FashionMNIST
 
-from litlab.data.fashion_files import DEBIAN_DIR, ensure_fashion_mnist
+from litlab.data.fashion_cache import test_tensors, train_val_tensors
+from litlab.data.fashion_files import DEBIAN_DIR, ensure_fashion_mnist, raw_folder
 from litlab.data.spawn_safe import SpawnSafeGenerator
 from litlab.data.steps import CallBatches, StepBatches
 from litlab.data.tensor_batches import TensorBatches, batch_loader
@@ -81,6 +85,7 @@ class FashionMNISTDataModule(SpawnSafeGenerator, L.LightningDataModule):
         preload: bool = True,
         augment: BatchTransform | None = None,
         shuffle: bool = True,
+        eval_batch_size: int | None = None,
     ) -> None:
         super().__init__()
         check_val_size(val_size)
@@ -112,32 +117,30 @@ class FashionMNISTDataModule(SpawnSafeGenerator, L.LightningDataModule):
         sizes = [len(dataset) - self.hparams.val_size, self.hparams.val_size]
         return random_split(dataset, sizes, generator=split)
 
-    def _normalised(self, dataset: FashionMNIST) -> TensorBatches:
-        """All images as one (N, 1, 28, 28) float tensor, normalised as the transforms do."""
-        images = dataset.data.unsqueeze(1).float()  # in place from here: 188 MB, not 4 copies
-        images.div_(255).sub_(self.hparams.mean).div_(self.hparams.std)
-        return TensorBatches(images, dataset.targets.long())
-
     def _device(self) -> torch.device:
         """The trainer's device when there is a trainer (the GPU when training on one)."""
         trainer = self.trainer
         return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
 
     def setup(self, stage: str | None = None) -> None:
-        root, preload = str(self.hparams.data_dir), self.hparams.preload
-        transform = None if preload else self.transform()
+        if self.hparams.preload:
+            self._setup_tensors(stage)
+            return
+        root, transform = str(self.hparams.data_dir), self.transform()
         if stage in ("fit", "validate", None) and self.train_set is None:
             full = FashionMNIST(root, train=True, transform=transform)
             self.train_set, self.val_set = self._split(full)
-            if preload:  # the same rows, as tensors on the device
-                tensors = self._normalised(full)
-                self.train_set, self.val_set = (
-                    tensors.rows(torch.tensor(subset.indices)).to(self._device())
-                    for subset in (self.train_set, self.val_set)
-                )
         if stage in ("test", "predict", None) and self.test_set is None:
-            test = FashionMNIST(root, train=False, transform=transform)
-            self.test_set = self._normalised(test).to(self._device()) if preload else test
+            self.test_set = FashionMNIST(root, train=False, transform=transform)
+
+    def _setup_tensors(self, stage: str | None) -> None:
+        """The same split and pixels as the Dataset path, as tensors on the device."""
+        hp, raw, device = self.hparams, raw_folder(self.hparams.data_dir), self._device()
+        if stage in ("fit", "validate", None) and self.train_set is None:
+            train, val = train_val_tensors(raw, hp.mean, hp.std, hp.seed, hp.val_size)
+            self.train_set, self.val_set = train.to(device), val.to(device)
+        if stage in ("test", "predict", None) and self.test_set is None:
+            self.test_set = test_tensors(raw, hp.mean, hp.std).to(device)
 
     def _loader(self, dataset: Dataset | None, batch_size: int, **kwargs: Any) -> DataLoader:
         workers = self.hparams.num_workers
@@ -151,9 +154,10 @@ class FashionMNISTDataModule(SpawnSafeGenerator, L.LightningDataModule):
         )
 
     def _eval_loader(self, dataset: Dataset | None) -> DataLoader:
+        size = self.hparams.eval_batch_size or self.hparams.batch_size
         if isinstance(dataset, TensorBatches):
-            return batch_loader(dataset, self.hparams.batch_size)
-        return self._loader(dataset, self.hparams.batch_size)
+            return batch_loader(dataset, size)
+        return self._loader(dataset, size)
 
     def train_dataloader(self) -> DataLoader:
         """Batches shuffled (unless ``shuffle=False``) from the module's seeded generator."""

@@ -41,6 +41,11 @@ class TensorBatches(Dataset[tuple[Tensor, ...]]):
         """A copy holding only these rows; ``indices`` records them."""
         return TensorBatches(*self[indices], indices=indices)
 
+    def copy(self) -> TensorBatches:
+        """The same rows in memory of their own (writing into one leaves the other as it was)."""
+        indices = None if self.indices is None else self.indices.clone()
+        return TensorBatches(*(t.clone() for t in self.tensors), indices=indices)
+
     @property
     def device(self) -> torch.device:
         return self.tensors[0].device
