@@ -49,10 +49,11 @@ def binaries() -> Path | None:
     """The folder of ``initdb``, ``pg_ctl``, ``pg_isready`` and ``createdb``: ``$LITLAB_PG_BIN``,
     Debian's versioned folder (the newest), or the folder ``initdb`` resolves to from PATH."""
     if os.environ.get("LITLAB_PG_BIN"):
-        return Path(os.environ["LITLAB_PG_BIN"])
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=_version)
-    on_path = shutil.which("initdb")
-    found += [os.path.realpath(on_path)] if on_path else []
+        found = [os.path.join(os.environ["LITLAB_PG_BIN"], "initdb")]
+    else:
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=_version)
+        on_path = shutil.which("initdb")
+        found += [os.path.realpath(on_path)] if on_path else []
     for initdb in found:
         folder = Path(initdb).parent
         if all((folder / name).is_file() for name in NEEDED):
