@@ -7,9 +7,10 @@ Hydra's), into the same folder, with a resume sweeper in place of its own:
   jobs whose folder says ``completed`` are not launched again, the others are launched under their
   own numbers, into their own folders.
 - ``ResumeOptunaSweeper``: the study (in the sweep folder, or wherever ``hydra.sweeper.storage``
-  keeps it) is loaded; trials that were running when the sweep stopped (and whose job is not
-  running now) run again in their own folders and are told to the study; then the search goes on
-  toward ``n_trials`` in all.
+  keeps it) is loaded; trials of this sweep folder that were running when the sweep stopped
+  (and whose job is not running now; on a shared study another sweeper's trials are its own)
+  run again in their own folders and are told to the study; then the search goes on toward
+  ``n_trials`` in all.
 
 A job that starts in a folder holding its own checkpoint continues from it (``sweep_job``): the
 same mechanism lets a requeued cluster job continue. Before anything runs, every job folder is
@@ -192,6 +193,7 @@ class ResumeBasicSweeper(Sweeper):
 
 try:
     from litlab.search.sweeper import OptunaSweeper, job_overrides
+    from litlab.search.workers import SWEEP_ATTR
 except ImportError:  # the sweeps extra (optuna) is not installed: no Optuna searches to resume
     OptunaSweeper = ResumeOptunaSweeper = None
 
@@ -243,7 +245,9 @@ if OptunaSweeper is not None:
                 strays = ", ".join(sorted(strays, key=int))
                 raise UserError(f"job folders {strays} of {self.sweep_dir} have no trial in the "
                                 f"study {self.study_name}")  # fmt: skip
+            here = str(self.sweep_dir.resolve())  # another sweeper's trials are its own
             running = [t for t in trials if t.state == TrialState.RUNNING and  # job not alive
+                       t.user_attrs.get(SWEEP_ATTR, here) == here and
                        read_status(self.sweep_dir / str(t.number)).status != RUNNING]  # fmt: skip
             log.info(f"Resuming the study {self.study_name}: {len(trials)} trials, of which "
                      f"{len(running)} interrupted; {self.n_trials} in all")  # fmt: skip

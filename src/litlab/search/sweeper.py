@@ -26,7 +26,8 @@ from optuna.trial import TrialState
 from litlab.errors import UserError, exit_for_user_error
 from litlab.runs.status import COMPLETED, PRUNED, read_status
 from litlab.search.space import search_space
-from litlab.search.storage import open_storage, sweep_lock
+from litlab.search.storage import StudyLock, open_storage
+from litlab.search.workers import SWEEP_ATTR, join, worker_sampler
 
 log = logging.getLogger(__name__)
 RESULTS_FILE = "optimization_results.yaml"
@@ -70,16 +71,22 @@ class OptunaSweeper(Sweeper):
         )
 
     def open_study(self) -> optuna.Study:
-        """The study in its storage, created by the first sweeper that opens it."""
+        """The study in its storage, created by the first sweeper that opens it; this sweeper
+        joins it as a worker with a sampler seed of its own (``litlab.search.workers``)."""
         self.sweep_dir.mkdir(parents=True, exist_ok=True)  # SQLite's file goes into it
-        build = {"sampler": self.sampler_config, "pruner": self.pruner_config}
-        return optuna.create_study(
-            study_name=self.study_name,
-            storage=open_storage(self.storage_config),
-            direction=self.direction,
-            load_if_exists=True,
-            **{name: instantiate(config) if config else None for name, config in build.items()},
-        )
+        self.lock = StudyLock(self.storage_config, self.study_name, self.sweep_dir)
+        with self.lock():  # one creator (of the tables too); workers counted one at a time
+            storage = open_storage(self.storage_config)
+            study = optuna.create_study(
+                study_name=self.study_name, storage=storage, direction=self.direction,
+                load_if_exists=True,
+                pruner=instantiate(self.pruner_config) if self.pruner_config else None,
+            )  # fmt: skip
+            self.worker = join(study) if storage is not None else 0
+        study.sampler = worker_sampler(self.sampler_config, self.worker) or study.sampler
+        if self.worker:
+            log.info(f"worker {self.worker} of the study {self.study_name}: its own sampler seed")
+        return study
 
     def sweep(self, arguments: list[str]) -> None:
         try:
@@ -89,11 +96,13 @@ class OptunaSweeper(Sweeper):
         except UserError as error:
             exit_for_user_error(error)
         while True:
-            with sweep_lock(self.sweep_dir):  # count and ask as one step: never past n_trials
+            with self.lock():  # count and ask as one step, for every sweeper: never past n_trials
                 left = self.n_trials - len(study.get_trials(deepcopy=False))
                 trials = [study.ask(self.space) for _ in range(min(self.n_jobs, left))]
             if not trials:
                 break
+            for trial in trials:  # where its job folder is, for a resume and for the dashboard
+                trial.set_user_attr(SWEEP_ATTR, str(self.sweep_dir.resolve()))
             self.run_trials(study, trials, [job_overrides(t, self.fixed) for t in trials])
         self.write_results(study)
 
@@ -103,6 +112,8 @@ class OptunaSweeper(Sweeper):
     def run_trials(self, study: optuna.Study, trials: Sequence[Any], jobs: list[list[str]]) -> None:
         """Launch one job per trial (numbered as the trials), then tell the study each ending.
         A Ctrl-C or SIGTERM passes through and leaves the batch's trials RUNNING: resumable."""
+        for start in range(len(trials)):  # a run of consecutive numbers (the lock sees to it)
+            assert trials[start].number == trials[0].number + start, "trials not consecutive"
         returns = self.launcher.launch(jobs, initial_job_idx=trials[0].number)
         for trial, result in zip(trials, returns, strict=True):
             state, value = ending(result)
