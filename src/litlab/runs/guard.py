@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,12 @@ from omegaconf import DictConfig, OmegaConf
 from litlab.errors import UserError, exit_for_user_error
 from litlab.runs.folder import RESUME_SWEEPERS, SWEEP_RECORD, find_jobs
 from litlab.runs.results import METRICS_FILE
+from litlab.runs.sources import (
+    SOURCES_FILE,
+    config_dir_args,
+    config_dirs_in_force,
+    current_sources,
+)
 from litlab.validation import MIN_OR_MAX, check_values
 
 # What a run leaves once it got somewhere: a new run must not overwrite them.
@@ -62,9 +69,14 @@ class RunFolderGuard(Callback):
             if (folder / SWEEP_RECORD).exists() or find_jobs(folder):  # jobs would mix
                 raise UserError(
                     f"hydra.sweep.dir={str(folder)!r} already holds a sweep; a new sweep never "
-                    f"writes into one. Finish that sweep with: litlab resume {folder}"
+                    "writes into one. Finish that sweep with: litlab resume "
+                    f"{folder}{config_dir_args(config_dirs_in_force(config.hydra))}"
                 )
             check_run_folder(folder)  # writable; created now (an Optuna study's file goes in)
         except UserError as error:
             exit_for_user_error(error)
         OmegaConf.save(config, folder / SWEEP_RECORD)  # the sweep's record, read by litlab resume
+        task = OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
+        task = OmegaConf.to_container(task)
+        sources = current_sources(config.hydra, task)  # where its configs and code came from
+        (folder / SOURCES_FILE).write_text(json.dumps(sources, indent=2) + "\n")
