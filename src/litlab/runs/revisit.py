@@ -75,9 +75,9 @@ def revisit_overrides(
     again = f"litlab {'resume' if resume else 'rerun'} {folder}{config_dir_args(config_dirs)}"
     if not cfg.train and not cfg.test:
         raise UserError(
-            f"{folder} has test: false (nothing to evaluate) and train=false trains nothing: "
-            f"this run would do nothing; pass test=true if its data module has a test set "
-            f"({again} train=false test=true)"
+            "train=false with test: false: nothing to do (train=false tests the run's best "
+            "checkpoint, and this config evaluates nothing: test: false, e.g. an experiment "
+            f"without a test set); with a test set: {again} train=false test=true"
         )
     if resume and not cfg.train:
         raise UserError(
