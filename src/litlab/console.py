@@ -41,6 +41,9 @@ IGNORED_WARNINGS = [
     # either means for the run (litlab/callbacks/safety.py: resume_note).
     (r"The dirpath has changed from ", UserWarning, r"lightning\.pytorch\.callbacks"),
     (r"Checkpoint directory .* exists and is not empty", UserWarning, r""),
+    # Lightning, outside SLURM, wherever an `srun` is on PATH (lightning/fabric/plugins/
+    # environments/slurm.py): litlab runs SLURM jobs through hydra/launcher=slurm (README SLURM)
+    (r"The `srun` command is available on your system but is not used", UserWarning, r""),
 ]  # fmt: skip
 # Log records: logger name -> how the messages to drop start.
 IGNORED_LOG_MESSAGES = {

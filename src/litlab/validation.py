@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import zipfile
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from litlab.config_types import check_types, warn_unread
@@ -116,6 +118,33 @@ def check_epochs(cfg: DictConfig) -> None:
         )  # fmt: skip
 
 
+# Keys litlab's presets set in ``data``, and what a data module of your own needs for them.
+PRESET_DATA_KEYS = {
+    "shuffle": "debug=overfit sets it false, to train on one batch in a fixed order: give the "
+    "data module a shuffle parameter that its train_dataloader passes to DataLoader",
+}
+
+
+def check_data_arguments(cfg: DictConfig) -> None:
+    """The data module is built from ``data``'s keys: one it does not take (e.g. a preset's,
+    on a data module of your own) is named before anything runs, with what the preset needs."""
+    node = cfg.get("data")
+    if not isinstance(node, DictConfig) or not isinstance(node.get("_target_"), str):
+        return
+    try:
+        parameters = inspect.signature(get_object(node._target_)).parameters
+    except Exception:  # noqa: BLE001 - not found or no signature: instantiate says why
+        return
+    if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    for key in node:
+        if not str(key).startswith("_") and key not in parameters:
+            why = f"{node._target_} takes no argument {key!r}"
+            if key in PRESET_DATA_KEYS:
+                why += f" ({PRESET_DATA_KEYS[key]})"
+            raise ConfigValueError(f"data.{key}", node._get_node(key)._value(), why)
+
+
 def check_folders(cfg: DictConfig, keys: tuple[str, ...] = FOLDER_KEYS) -> None:
     """Each folder must be one, or be creatable: its nearest existing parent a writable folder."""
     for key in keys:
@@ -164,6 +193,11 @@ def saved_shapes(path: str, modified: int) -> dict[str, list[int]] | None:
 
 
 def check_switches(cfg: DictConfig) -> None:
+    if not cfg.get("train", True) and not cfg.get("test", True):
+        raise UserError(
+            "train=false with test=false: the run would do nothing (train=false tests a "
+            "checkpoint; an experiment without a test set has test: false)"
+        )
     if not cfg.get("train", True) and cfg.get("test", True) and cfg.get("ckpt_path") is None:
         raise UserError(
             "train=false tests a checkpoint, and none was given: pass "
@@ -225,6 +259,7 @@ def check_checkpoint_fits(cfg: DictConfig, model: torch.nn.Module) -> None:
 
 
 def validate(cfg: DictConfig) -> None:
+    check_data_arguments(cfg)  # before the type checks: it says what a preset needs
     unread = check_types(cfg)  # every value by the type its code takes (config_types.py)
     check_values(cfg)
     check_epochs(cfg)

@@ -15,6 +15,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from litlab.errors import TrainingDiverged
+from litlab.runs.sources import config_dir_args, config_dirs_in_force
 from litlab.runs.sweep_job import is_multirun
 
 INTERRUPTIONS = (KeyboardInterrupt, SIGTERMException)
@@ -72,10 +73,13 @@ def learning_rate_hint(trainer: L.Trainer) -> str:
 
 
 def resume_hint(trainer: L.Trainer, path: Path) -> str:
+    """The command that continues, as it works pasted (with this run's ``--config-dir``s)."""
+    known = HydraConfig.initialized()
+    dirs = config_dir_args(config_dirs_in_force(HydraConfig.get())) if known else ""
     if is_multirun():
-        return f"finish the sweep with: litlab resume {HydraConfig.get().sweep.dir}"
+        return f"finish the sweep with: litlab resume {HydraConfig.get().sweep.dir}{dirs}"
     return (
-        f"resume with: litlab resume {trainer.default_root_dir} "
+        f"resume with: litlab resume {trainer.default_root_dir}{dirs} "
         f"(or: python train.py <the same overrides> ckpt_path={path})"
     )
 

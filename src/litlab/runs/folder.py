@@ -197,12 +197,17 @@ class Run:
         return self.problem or self.run_status.error
 
     @cached_property
+    def choices(self) -> dict[str, Any]:
+        """The option Hydra chose for each config group (``.hydra/hydra.yaml``), or {}."""
+        hydra = (self._read(HYDRA_CONFIG, read_yaml, dict, None) or {}).get("hydra")
+        runtime = hydra.get("runtime") if isinstance(hydra, dict) else None
+        choices = runtime.get("choices") if isinstance(runtime, dict) else None
+        return choices if isinstance(choices, dict) else {}
+
+    @cached_property
     def experiment(self) -> str:
         """The experiment option Hydra chose (``.hydra/hydra.yaml``), else the config's name."""
-        hydra = (self._read(HYDRA_CONFIG, read_yaml, dict, None) or {}).get("hydra")
-        choices = hydra.get("runtime", {}).get("choices", {}) if isinstance(hydra, dict) else {}
-        choice = choices.get("experiment") if isinstance(choices, dict) else None
-        return str(choice or self.config.get("name") or "?")
+        return str(self.choices.get("experiment") or self.config.get("name") or "?")
 
     @cached_property
     def started(self) -> datetime:

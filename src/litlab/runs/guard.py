@@ -3,6 +3,7 @@ into it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,12 @@ from litlab.runs.claim import claim, release
 from litlab.runs.folder import CONFIG, RESUME_SWEEPERS, SWEEP_RECORD, find_jobs
 from litlab.runs.ranks import writes_run_folder
 from litlab.runs.results import METRICS_FILE
+from litlab.runs.sources import (
+    SOURCES_FILE,
+    config_dir_args,
+    config_dirs_in_force,
+    current_sources,
+)
 from litlab.validation import MIN_OR_MAX, check_values
 
 # What a run leaves once it got somewhere: a new run must not overwrite them.
@@ -94,19 +101,24 @@ class RunFolderGuard(Callback):
                 return
             # the summary ranks the jobs by it: a typo would only show once they all ran
             check_values(config, {"optimized_metric_mode": MIN_OR_MAX})
-            self.check_sweep_folder(folder)
+            hint = config_dir_args(config_dirs_in_force(config.hydra))
+            self.check_sweep_folder(folder, hint)
             writable(folder, "hydra.sweep.dir")  # created now (an Optuna study's file goes in)
-            self.check_sweep_folder(folder)  # again: another sweep may have won the claim
+            self.check_sweep_folder(folder, hint)  # again: another sweep may have won the claim
         except UserError as error:
             exit_for_user_error(error)
         OmegaConf.save(config, folder / SWEEP_RECORD)  # the sweep's record, read by litlab resume
+        task = OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
+        task = OmegaConf.to_container(task)
+        sources = current_sources(config.hydra, task)  # where its configs and code came from
+        (folder / SOURCES_FILE).write_text(json.dumps(sources, indent=2) + "\n")
 
     @staticmethod
-    def check_sweep_folder(folder: Path) -> None:
+    def check_sweep_folder(folder: Path, hint: str = "") -> None:
         if (folder / SWEEP_RECORD).exists() or find_jobs(folder):  # jobs would mix
             raise UserError(
                 f"hydra.sweep.dir={str(folder)!r} already holds a sweep; a new sweep never "
-                f"writes into one. Finish that sweep with: litlab resume {folder}"
+                f"writes into one. Finish that sweep with: litlab resume {folder}{hint}"
             )
         found = [name for name in (CONFIG, *RESULTS) if (folder / name).exists()]
         if found:

@@ -2,8 +2,9 @@
 
 The new run is an ordinary train.py run in its own folder, started with the stored run's
 overrides, the fixes that make conf/ compose its stored config exactly (``rebuild``), and the new
-overrides last; every ``_target_`` it would build is checked first. A sweep is finished in its
-own folder (``litlab.runs.sweep_resume``).
+overrides last; every ``_target_`` it would build is checked first. Its config folders are the
+``--config-dir``s given, else those the folder recorded and ``litlab.runs.sources`` trusts. A
+sweep is finished in its own folder (``litlab.runs.sweep_resume``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from litlab.runs.folder import (
     read_run,
     read_sweep_record,
 )
+from litlab.runs.sources import check_given, config_dir_args, find_sources
 from litlab.runs.status import COMPLETED, RUNNING
 from litlab.runs.stored_config import (
     CONF_DIR,
@@ -54,6 +56,7 @@ def revisit_overrides(
     run = read_run(folder, readable=True)
     keys = {key.lstrip("~") for key, _ in parse_overrides(new)}
     check_stored(run)
+    config_dirs = find_sources(folder, run.record, run.choices, config_dirs)
     # the stored values conf/ composes differently today, unless the new overrides set them or
     # choose an option of a group that sets keys anywhere (``# @package _global_``: experiment)
     options = [path for folder in (CONF_DIR, *config_dirs) for path in folder.glob("*/*.yaml")]
@@ -69,16 +72,22 @@ def revisit_overrides(
         added.append(f"seed={seed}")  # seed=null: the seed that run drew
     cfg = compose_config([*run.overrides, *fixes, *added, *new], config_dirs=config_dirs)
     check_targets(cfg, config_dirs)
+    again = f"litlab {'resume' if resume else 'rerun'} {folder}{config_dir_args(config_dirs)}"
+    if not cfg.train and not cfg.test:
+        raise UserError(
+            "train=false with test: false: nothing to do (train=false tests the run's best "
+            "checkpoint, and this config evaluates nothing: test: false, e.g. an experiment "
+            f"without a test set); with a test set: {again} train=false test=true"
+        )
     if resume and not cfg.train:
         raise UserError(
             "resume continues training; to test a run's checkpoint use "
-            f"litlab rerun {folder} train=false"
+            f"litlab rerun {folder}{config_dir_args(config_dirs)} train=false"
         )
     if resume and run.status == COMPLETED and not keys & set(LONGER):
         raise UserError(
             f"{folder} is complete (trainer.max_epochs={cfg.trainer.get('max_epochs')}): "
-            f"nothing to resume. Train it further with: litlab resume {folder} "
-            "trainer.max_epochs=<more>"
+            f"nothing to resume. Train it further with: {again} trainer.max_epochs=<more>"
         )
     stored = run.overrides
     if "ckpt_path" not in keys and (resume or (cfg.test and not cfg.train)):
@@ -139,15 +148,15 @@ def start(args: Sequence[str], dry_run: bool, origin: dict[str, str]) -> int:
 def command(args: argparse.Namespace) -> int:
     folder, resume = args.folder, args.command == "resume"
     dirs = [path.resolve() for path in args.config_dir]
-    for path in dirs:
-        if not path.is_dir():
-            raise UserError(f"--config-dir {path}: no such folder")
+    check_given(dirs)
     if resume and (folder / SWEEP_RECORD).is_file():
         from litlab.runs.sweep_resume import sweep_overrides  # the Optuna sweeper: only here
 
-        read_sweep_record(folder)
+        record = read_sweep_record(folder)
         check_not_running(folder, args.force)
-        overrides = sweep_overrides(folder, args.overrides)
+        choices = (record.get("runtime") or {}).get("choices") or {}
+        dirs = find_sources(folder, None, choices, dirs)
+        overrides = sweep_overrides(folder, args.overrides, dirs)
     else:
         overrides = revisit_overrides(folder, args.overrides, resume, dirs)
     origin = {"command": args.command, "run": str(folder.resolve())}

@@ -3,8 +3,11 @@
 A folder may come from someone else. ``check_targets`` judges a ``_target_`` by the object it
 resolves to, never by its spelling (Hydra resolves ``litlab.validation.torch.load`` to
 ``torch.load``), after every interpolation and resolver (``oc.create``) is evaluated: it must be
-an object that a ``_target_`` of the search path in force names (``conf/`` and this command
-line's ``--config-dir``s, never a path stored in the folder), or a public litlab class.
+an object that a ``_target_`` of the search path in force names (``conf/``, this command
+line's ``--config-dir``s, or the config folders a run recorded that ``runs.sources`` trusts), or a
+public litlab class. A module outside litlab's libraries is imported only for a name that those
+configs spell: a name that only the stored config holds is looked up among the modules already
+imported, never imported for it.
 """
 
 from __future__ import annotations
@@ -46,21 +49,23 @@ HINT = "a run of your own configs: name their folder with --config-dir DIR"
 __all__ = ["SWEEP_RECORD", "check_targets", "read_run", "rebuild", "target_problem"]
 
 
-def locate(name: str) -> object | None:
-    """What Hydra builds for ``_target_: name`` (by its own lookup), or None."""
+def locate(name: str, named: bool = False) -> object | None:
+    """What Hydra builds for ``_target_: name`` (by its own lookup), or None. Only a ``named``
+    name (one the trusted configs spell) may import a module outside litlab's libraries."""
     from hydra._internal.utils import _locate
 
-    if name.split(".")[0] not in LOOKED_UP and name.split(".")[0] not in sys.modules:
+    top = name.split(".")[0]
+    if not named and top not in LOOKED_UP and top not in sys.modules:
         return None
     try:
         return _locate(name)
-    except Exception:  # noqa: BLE001 - no such object: nothing to build
+    except Exception:  # noqa: BLE001 - no such object (or its module fails): nothing to build
         return None
 
 
 @cache
-def allowed(config_dirs: tuple[Path, ...]) -> dict[int, str]:
-    """``id(object): name`` of every ``_target_`` the YAML files of ``config_dirs`` name."""
+def named_targets(config_dirs: tuple[Path, ...]) -> frozenset[str]:
+    """Every ``_target_`` the YAML files of ``config_dirs`` spell."""
     names: set[str] = set()
     for folder in config_dirs:
         for path in sorted(folder.rglob("*.yaml")):
@@ -68,7 +73,13 @@ def allowed(config_dirs: tuple[Path, ...]) -> dict[int, str]:
                 names |= {name for _, name in targets(read_yaml(path.read_text()) or {})}
             except Exception as error:  # noqa: BLE001 - a config Hydra cannot read either
                 raise UserError(f"{path} cannot be read: {one_line(error)}") from error
-    objects = {name: locate(name) for name in sorted(names) if isinstance(name, str)}
+    return frozenset(name for name in names if isinstance(name, str))
+
+
+def allowed(config_dirs: tuple[Path, ...]) -> dict[int, str]:
+    """``id(object): name`` of every ``_target_`` the YAML files of ``config_dirs`` name (their
+    modules imported: the configs the user trusts name them)."""
+    objects = {name: locate(name, named=True) for name in sorted(named_targets(config_dirs))}
     return {id(obj): name for name, obj in objects.items() if obj is not None}
 
 
@@ -77,6 +88,7 @@ def target_problem(where: str, target: object, config_dirs: Sequence[Path] = ())
     the configs, a public litlab class (found where it is defined), or under ``hydra.`` a
     launcher or sweeper (Hydra's own plugins, or ``hydra_plugins``)."""
     dirs = (CONF_DIR, *config_dirs)
+    ok = allowed(dirs)  # first: it imports the modules the configs name
     obj = locate(target) if isinstance(target, str) else None
     if obj is None:
         return f"no such class or function is named in the configs ({HINT})"
@@ -86,7 +98,7 @@ def target_problem(where: str, target: object, config_dirs: Sequence[Path] = ())
     plugin = where.startswith("hydra.") and module.startswith(
         ("hydra_plugins.", "hydra._internal.core")
     )
-    if id(obj) in allowed(dirs) or (isinstance(obj, type) and (litlab_class or plugin)):
+    if id(obj) in ok or (isinstance(obj, type) and (litlab_class or plugin)):
         return None
     name = f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
     return f"it is {name}, which no _target_ of {', '.join(map(str, dirs))} names ({HINT})"

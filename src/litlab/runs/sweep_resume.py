@@ -15,7 +15,8 @@ Hydra's), into the same folder, with a resume sweeper in place of its own:
 A job that starts in a folder holding its own checkpoint continues from it (``sweep_job``): the
 same mechanism lets a requeued cluster job continue. Before anything runs, every job folder is
 checked to hold that job (same overrides, and the config conf/ composes for them), and every
-config to be built is checked for ``_target_``s outside litlab's packages.
+config to be built is checked for ``_target_``s that neither litlab nor the search path in force
+(conf/, and the config folders ``litlab.runs.sources`` trusts or ``--config-dir`` names) name.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from litlab.errors import UserError, exit_for_user_error
 from litlab.runs.folder import RESUME_SWEEPERS, find_jobs, parse_overrides, read_sweep_record
+from litlab.runs.sources import config_dirs_in_force
 from litlab.runs.status import COMPLETED, RUNNING, read_status
 from litlab.runs.stored_config import (
     SWEEP_RECORD,
@@ -42,13 +44,16 @@ from litlab.runs.stored_config import (
     differences,
     path_value,
     read_run,
+    search_path,
     target_problem,
 )
 
 log = logging.getLogger(__name__)
 
 # Hydra overrides of the sweep that the resume sets itself, or that a multirun does not use.
-REPLACED = ("hydra.mode", "hydra.sweep.dir", "hydra.run.dir", "hydra.sweeper._target_")
+# (The search path: the folder's trusted sources, or --config-dir, give it again.)
+REPLACED = ("hydra.mode", "hydra.sweep.dir", "hydra.run.dir", "hydra.sweeper._target_",
+            "hydra.searchpath")  # fmt: skip
 # Settings that run shell lines or a named function: never taken from a stored sweep.
 REFUSED = ("hydra.launcher.setup", "hydra.sweeper.custom_search_space")
 
@@ -62,7 +67,13 @@ def _under(key: str, prefixes: Sequence[str]) -> bool:
     return any(key == prefix or key.startswith(prefix + ".") for prefix in prefixes)
 
 
-def carried_hydra_override(override: str) -> bool:
+def config_dirs(config: DictConfig) -> list[Path]:
+    """The config folders on the search path in force (conf/ aside): the resume's own
+    (``sweep_overrides`` put them there, trusted), which may name ``_target_``s."""
+    return [Path(path) for path in config_dirs_in_force(config.hydra)]
+
+
+def carried_hydra_override(override: str, dirs: Sequence[Path] = ()) -> bool:
     """Whether one of the sweep's own Hydra overrides comes along; raises if it is not allowed."""
     key, parsed = _key(override)
     if _under(key, REPLACED):
@@ -76,7 +87,7 @@ def carried_hydra_override(override: str) -> bool:
             f"the sweep's {override!r} is not carried into a resume (only hydra/launcher, "
             "hydra/sweeper and their settings are)"
         )
-    problem = target_problem(key, parsed.value()) if key.endswith("_target_") else None
+    problem = target_problem(key, parsed.value(), dirs) if key.endswith("_target_") else None
     if problem:
         raise UserError(f"{key}={parsed.value()!r} is not allowed: {problem}")
     return True
@@ -86,9 +97,10 @@ def carried_hydra_override(override: str) -> bool:
 NUMBERED_SUBDIRS = ("${litlab.rank_folder:${hydra.job.num}}", "${hydra.job.num}")
 
 
-def sweep_overrides(sweep_dir: Path, new: Sequence[str]) -> list[str]:
-    """train.py's arguments that finish the sweep in ``sweep_dir``; ``new`` may change only the
-    launcher (``hydra/launcher=...``, ``hydra.launcher.*``) and ``hydra.sweeper.n_trials``."""
+def sweep_overrides(sweep_dir: Path, new: Sequence[str], dirs: Sequence[Path] = ()) -> list[str]:
+    """train.py's arguments that finish the sweep in ``sweep_dir``, its config folders ``dirs``
+    on the search path; ``new`` may change only the launcher (``hydra/launcher=...``,
+    ``hydra.launcher.*``) and ``hydra.sweeper.n_trials``."""
     if not (sweep_dir / SWEEP_RECORD).is_file():
         raise UserError(
             f"{sweep_dir} holds no {SWEEP_RECORD}: not a sweep folder litlab can resume"
@@ -107,8 +119,8 @@ def sweep_overrides(sweep_dir: Path, new: Sequence[str]) -> list[str]:
                 f"{override!r}: a resumed sweep runs its jobs as they were defined; only the "
                 "launcher (hydra/launcher=..., hydra.launcher.*) and hydra.sweeper.n_trials change"
             )
-    kept = [o for o in master["overrides"]["hydra"] if carried_hydra_override(o)]
-    return ["-m", *master["overrides"]["task"], *kept, *new,
+    kept = [o for o in master["overrides"]["hydra"] if carried_hydra_override(o, dirs)]
+    return ["-m", *master["overrides"]["task"], *kept, *new, *search_path(dirs),
             f"hydra.sweep.dir={path_value(sweep_dir)}",
             f"hydra.sweeper._target_={RESUME_SWEEPERS[sweeper]}"]  # fmt: skip
 
@@ -124,7 +136,7 @@ def to_run(
         raise UserError(
             f"conf/ does not compose job {number} ({' '.join(overrides)}): {error}"
         ) from error
-    check_targets(config)
+    check_targets(config, config_dirs(master))
     if (folder / ".hydra" / "overrides.yaml").is_file():
         stored = read_run(folder)
         if dict(parse_overrides(stored.overrides)) != dict(parse_overrides(overrides)):
@@ -178,7 +190,7 @@ class ResumeBasicSweeper(Sweeper):
         [jobs] = BasicSweeper.split_arguments(overrides, max_batch_size=None)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         try:
-            check_targets(self.config)
+            check_targets(self.config, config_dirs(self.config))
             todo = [n for n, job in enumerate(jobs)
                     if to_run(sweep_dir / str(n), n, job, loader, self.config)]  # fmt: skip
         except UserError as error:
@@ -208,7 +220,8 @@ if OptunaSweeper is not None:
         def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Any:
             try:
                 for overrides in job_overrides:
-                    check_targets(self.loader.load_sweep_config(self.master, list(overrides)))
+                    job = self.loader.load_sweep_config(self.master, list(overrides))
+                    check_targets(job, config_dirs(self.master))
             except UserError as error:
                 exit_for_user_error(error)
             return self.launcher.launch(job_overrides, initial_job_idx=initial_job_idx)
@@ -228,7 +241,7 @@ if OptunaSweeper is not None:
                     "this search kept its Optuna study in memory (hydra.sweeper.storage=null): "
                     "there is no study to continue"
                 )
-            check_targets(self.config)
+            check_targets(self.config, config_dirs(self.config))
             return super().open_study()  # no trial asked yet: an empty study
 
         def before_search(self, study: Any) -> None:
