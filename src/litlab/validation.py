@@ -131,6 +131,8 @@ def check_data_arguments(cfg: DictConfig) -> None:
     node = cfg.get("data")
     if not isinstance(node, DictConfig) or not isinstance(node.get("_target_"), str):
         return
+    if node._target_.startswith("litlab."):  # litlab's take the presets' keys (and importing
+        return  # one here would import what the run may not need, e.g. torchvision)
     try:
         parameters = inspect.signature(get_object(node._target_)).parameters
     except Exception:  # noqa: BLE001 - not found or no signature: instantiate says why

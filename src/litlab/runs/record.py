@@ -133,10 +133,17 @@ def run_sources() -> dict[str, list[str]] | None:
 
     if not HydraConfig.initialized():
         return None
+    from omegaconf import OmegaConf
+
     hydra = HydraConfig.get()
-    config = Path(hydra.runtime.output_dir) / str(hydra.output_subdir) / "config.yaml"
-    task = read_yaml(config.read_text()) if hydra.output_subdir and config.is_file() else {}
-    return current_sources(hydra, task or {})
+    output_dir = OmegaConf.select(hydra, "runtime.output_dir", default=None)
+    subdir = OmegaConf.select(hydra, "output_subdir", default=None)
+    config = Path(str(output_dir)) / str(subdir) / "config.yaml"
+    task = read_yaml(config.read_text()) if output_dir and subdir and config.is_file() else {}
+    try:
+        return current_sources(hydra, task or {})
+    except Exception:  # noqa: BLE001 - a config composed outside a run (tests, notebooks)
+        return None
 
 
 def read_run_record(run_dir: str | Path) -> dict[str, Any] | None:

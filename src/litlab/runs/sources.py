@@ -63,8 +63,12 @@ def target_names(value: Any) -> Iterable[str]:
 def config_dirs_in_force(hydra_cfg: Any) -> list[str]:
     """The file folders on Hydra's search path besides conf/ (``hydra.runtime.config_sources``:
     ``--config-dir`` and ``hydra.searchpath``)."""
+    try:
+        sources = list(hydra_cfg.runtime.config_sources or [])
+    except Exception:  # noqa: BLE001 - composed outside a run: no sources recorded
+        return []
     dirs = []
-    for source in hydra_cfg.runtime.get("config_sources") or []:
+    for source in sources:
         if source.get("schema") != "file" or source.get("provider") == "main":
             continue
         path = str(Path(str(source.path)).resolve())
