@@ -177,8 +177,9 @@ def test_ddp_inside_one_slurm_job_gives_one_run_folder(slurm_cluster, tmp_path):
     task_logs = sorted((folder / ".submitit" / slurm_job(folder, 0)).glob("*_log.out"))
     assert len(task_logs) == 2
     assert "global_rank=1(2)" in task_logs[1].read_text()  # rank 1 of 2, by submitit
-    jobs = [p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    assert jobs == ["0"]  # one run folder
+    folders = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert folders == ["0", "0-rank1"]  # one run folder; rank 1's log beside it (runs/ranks.py)
+    assert [p.name for p in (folder / "0-rank1").iterdir()] == ["train.log"]
     assert status(folder / "0")["status"] == "completed"
     assert (folder / "0" / "checkpoints" / "last.ckpt").is_file()
     listed = litlab("runs", str(tmp_path), cwd=tmp_path)
