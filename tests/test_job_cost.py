@@ -88,7 +88,8 @@ def test_a_sweeps_second_job_is_bitwise_the_job_alone(tmp_path):
     """Job 2 of an in-process sweep (after a job with another learning rate, sharing the data and
     the graph) against the same job in a fresh process of its own."""
     alone = tmp_path / "alone"
-    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    # the same thread count as this process: a reduction's order follows it (the eval batch of 1024)
+    env = os.environ | {"OMP_NUM_THREADS": str(torch.get_num_threads())}
     process = subprocess.Popen(
         [sys.executable, "train.py", *JOB, "model.optimizer.lr=0.002", f"paths.output_dir={alone}",
          f"paths.data_dir={DATA_DIR}"],

@@ -20,7 +20,7 @@ from litlab.errors import ConfigValueError, UserError
 from litlab.models.fused_steps import FusedStepsModule
 from litlab.runs.results import write_metrics
 from litlab.runs.sweep_job import is_multirun
-from litlab.seeding import seed_run
+from litlab.seeding import resolve_seed, seed_run
 from litlab.tensorboard import log_run_summary
 from litlab.trackers import log_run_params, log_tracker_summary
 from litlab.validation import check_checkpoint_fits, validate
@@ -122,8 +122,9 @@ def check_nothing_missing(cfg: DictConfig) -> None:
 def prepare(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
     """Everything up to training: bad input ends here, in one ``UserError``, before any work."""
     check_nothing_missing(cfg)
+    resolve_seed(cfg)  # seed=null draws one into cfg.seed first: ${seed} is typed as it will run
     validate(cfg)
-    seed_run(cfg)  # seed=null draws one and writes it into cfg.seed
+    seed_run(cfg)
     print_config(cfg)
 
     datamodule: L.LightningDataModule = build(cfg, "data")
