@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 import shlex
+import subprocess
+import sys
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -340,3 +343,17 @@ def test_a_true_command_passes():
     ]:
         assert problems(shlex.split(line)) == [], line
     GlobalHydra.instance().clear()
+
+
+@pytest.mark.slow
+def test_the_site_builds_strictly(tmp_path):
+    """``mkdocs build --strict`` as .ci/run runs it: every link, anchor and snippet resolves."""
+    mkdocs = Path(sys.executable).parent / "mkdocs"
+    if not mkdocs.exists():
+        pytest.skip('mkdocs is not installed: pip install -e ".[docs]"')
+    done = subprocess.run([str(mkdocs), "build", "--strict", "--site-dir", str(tmp_path / "site")],
+                          cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    page = (tmp_path / "site" / "own-experiment" / "index.html").read_text()
+    assert "LightningDataModule" in page and "blobs_optuna.yaml" in page  # the example's files
