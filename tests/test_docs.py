@@ -152,6 +152,40 @@ def test_every_relative_link_points_at_an_existing_file_and_heading(document):
     assert bad == [], f"{name(document)}: " + "; ".join(bad)
 
 
+# --- the files and tests they name ---------------------------------------------------------------
+
+# Where a path in prose is read from: the repository, src/, the package (``models/mlp.py``), and the
+# example's folder (``conf/model/blobs.yaml`` on its page), benchmarks/ (its README's results/).
+ROOTS = [REPO, REPO / "src", REPO / "src" / "litlab", REPO / "examples" / "my_experiments",
+         REPO / "benchmarks"]  # fmt: skip
+PATH = re.compile(r"(?<![\w<./-])((?:[\w-]+/)+[\w-]+\.(?:py|yaml|sh|json|md))(?:::(\w+))?")
+TEST = re.compile(r"^(test_[a-z0-9]+_\w+)$")  # test_a_b...: not Lightning's test_step
+
+
+@cache
+def test_sources() -> str:
+    return "\n".join(path.read_text() for path in (REPO / "tests").rglob("*.py"))
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=name)
+def test_every_source_file_and_test_named_exists(document):
+    """A path like ``runs/sweep_job.py`` or ``tests/test_x.py::test_y`` in a code span names a
+    file (and function) that exists; a bare ``test_...`` a test in tests/. A module moved or a
+    test renamed makes its mention stale: this says which."""
+    bad = []
+    for span in SPAN.findall(without_code(expanded(document))):
+        for path, function in PATH.findall(span):
+            file = next((root / path for root in ROOTS if (root / path).is_file()), None)
+            if file is None and not re.match(r"(outputs|data|site)/", path):
+                bad.append(f"{path}: no such file")
+            elif file and function and not re.search(rf"def {function}\b", file.read_text()):
+                bad.append(f"{path}::{function}: no such test")
+        for function in TEST.findall(span.strip()):
+            if not re.search(rf"def {function}\b", test_sources()):
+                bad.append(f"{function}: no such test in tests/")
+    assert bad == [], f"{name(document)}: " + "; ".join(bad)
+
+
 # --- the commands they show ---------------------------------------------------------------------
 
 
