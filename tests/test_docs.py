@@ -163,7 +163,7 @@ TEST = re.compile(r"^(test_[a-z0-9]+_\w+)$")  # test_a_b...: not Lightning's tes
 
 
 @cache
-def test_sources() -> str:
+def sources_of_tests() -> str:
     return "\n".join(path.read_text() for path in (REPO / "tests").rglob("*.py"))
 
 
@@ -181,7 +181,7 @@ def test_every_source_file_and_test_named_exists(document):
             elif file and function and not re.search(rf"def {function}\b", file.read_text()):
                 bad.append(f"{path}::{function}: no such test")
         for function in TEST.findall(span.strip()):
-            if not re.search(rf"def {function}\b", test_sources()):
+            if not re.search(rf"def {function}\b", sources_of_tests()):
                 bad.append(f"{function}: no such test in tests/")
     assert bad == [], f"{name(document)}: " + "; ".join(bad)
 
