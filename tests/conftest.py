@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import runpy
 import subprocess
@@ -27,6 +28,17 @@ def plain_batches(loader: Iterable[Any]) -> list[tuple[torch.Tensor, ...]]:
     """A training loader's items (a call's batches each, or plain batches) as the plain
     batches a one-batch-per-call loader would yield, in order."""
     return [batch for item in loader for step in batches_by_step(item) for batch in step]
+
+
+@pytest.fixture(autouse=True)
+def lightning_logs_to_the_live_stderr() -> None:
+    """Lightning binds its console handler to the ``sys.stderr`` of its first import; in a
+    pytest-xdist worker that can be a capture stream closed since ("Logging error ... closed
+    file"). Each test gets it pointed at the stream alive now."""
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        for handler in logging.getLogger(name).handlers:
+            if type(handler) is logging.StreamHandler and handler.stream is not sys.stderr:
+                handler.setStream(sys.stderr)
 
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -14,7 +14,7 @@ from litlab.errors import ConfigValueError
 from litlab.run import build
 from litlab.validation import validate
 
-from .conftest import CONF_DIR, compose_config, run_train, train_main
+from .conftest import CONF_DIR, compose_config, train_main
 
 BAD_VALUES = [
     ("experiment=fashion", "model.optimizer.lr=0", "model.optimizer.lr=0 is invalid"),
@@ -126,14 +126,15 @@ def test_a_file_where_a_folder_belongs_is_refused_before_any_work(monkeypatch, c
 
 
 def test_an_optimized_metric_a_sweep_job_never_logged_fails_the_job_naming_what_it_logged(
-    tmp_path,
+    tmp_path, monkeypatch, capsys
 ):
-    result = run_train(
+    code, _ = train_main(
+        monkeypatch, capsys,
         "-m", "experiment=polynomial", "data.passes_per_epoch=1", "trainer.max_epochs=1",
         "logger=none", "optimized_metric=train/mse_ration", "seed=1",
         f"paths.log_dir={tmp_path}",
     )  # fmt: skip
-    assert result.returncode == 1  # a sweep with a failed job
+    assert code == 1  # a sweep with a failed job
     (status_file,) = tmp_path.glob("multirun/*/*/*/0/status.json")
     status = json.loads(status_file.read_text())
     assert status["status"] == "failed"
@@ -152,13 +153,16 @@ def test_a_single_run_says_when_it_never_logged_its_optimized_metric(monkeypatch
     )
 
 
-def test_a_sweep_with_an_unknown_optimized_metric_mode_stops_before_any_job(tmp_path):
-    result = run_train(
+def test_a_sweep_with_an_unknown_optimized_metric_mode_stops_before_any_job(
+    tmp_path, monkeypatch, capsys
+):
+    code, stderr = train_main(
+        monkeypatch, capsys,
         "-m", "experiment=polynomial", "seed=1,2", "optimized_metric_mode=highest",
         f"paths.log_dir={tmp_path}",
     )  # fmt: skip
-    assert result.returncode == 2
-    assert "error: optimized_metric_mode='highest' is invalid: must be min or max" in result.stderr
+    assert code == 2
+    assert "error: optimized_metric_mode='highest' is invalid: must be min or max" in stderr
     assert not list(tmp_path.rglob(".hydra"))  # no job started
 
 
@@ -196,13 +200,14 @@ def test_file_that_is_not_a_checkpoint(make_cfg, tmp_path, content, reason):
     assert reason in str(error.value)
 
 
-def test_cli_bad_value_exits_2_with_one_line_and_no_trace(tmp_path):
-    result = run_train("model.optimizer.lr=-1", f"paths.log_dir={tmp_path}")
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == (
+def test_cli_bad_value_exits_2_with_one_line_and_no_trace(tmp_path, monkeypatch, capsys):
+    code, stderr = train_main(monkeypatch, capsys, "model.optimizer.lr=-1",
+                              f"paths.log_dir={tmp_path}")  # fmt: skip
+    assert code == 2
+    assert stderr.strip().splitlines()[-1] == (
         "error: model.optimizer.lr=-1 is invalid: must be a number > 0"
     )
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in stderr
     assert not any(tmp_path.rglob("*.ckpt")) and not any(tmp_path.rglob("events.out.*"))
 
 
@@ -217,13 +222,13 @@ def test_hydra_full_error_raises_with_the_trace(tmp_path, monkeypatch, capsys):
         train_main(monkeypatch, capsys, "data.batch_size=0", f"paths.log_dir={tmp_path}")
 
 
-def test_unknown_config_name_gets_hydras_message_with_choices():
-    result = run_train("experiment=polinomial")
-    assert result.returncode == 1
+def test_unknown_config_name_gets_hydras_message_with_choices(monkeypatch, capsys):
+    code, stderr = train_main(monkeypatch, capsys, "experiment=polinomial")
+    assert code == 1
     options = ("fashion", "fashion_90", "fashion_cnn", "fashion_fast", "polynomial")
     choices = "Available options in 'experiment':\n" + "\n".join(f"\t{o}" for o in options)
-    assert choices in result.stderr
-    assert "Traceback" not in result.stderr
+    assert choices in stderr
+    assert "Traceback" not in stderr
 
 
 @pytest.mark.parametrize(
