@@ -92,6 +92,20 @@ def train_main(monkeypatch, capsys, *args: str) -> tuple[int, str]:
     return exit_info.value.code, capsys.readouterr().err
 
 
+def train_in_process(monkeypatch, capsys, *args: str) -> subprocess.CompletedProcess[str]:
+    """train.py's main() in this process, answered as ``run_train`` answers (exit code, stdout,
+    stderr): for tests where a fresh interpreter proves nothing more than the same main()."""
+    monkeypatch.setattr(sys, "argv", ["train.py", *args])
+    monkeypatch.chdir(REPO)
+    code: int | str | None = 0
+    try:
+        runpy.run_path(str(REPO / "train.py"), run_name="__main__")
+    except SystemExit as exit_info:
+        code = exit_info.code
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+
 def stop_server(process: subprocess.Popen) -> None:
     """End a server a test started (TensorBoard, optuna-dashboard), killing it if it lingers."""
     process.terminate()
