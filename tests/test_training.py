@@ -26,7 +26,7 @@ def test_fashion_learns_on_the_real_data(make_cfg, tmp_path):
     cfg = make_cfg(
         "experiment=fashion",
         "trainer.max_epochs=1",
-        "trainer.limit_train_batches=300",
+        "trainer.limit_train_batches=20",  # calls of 8 steps: 160 of the epoch's 860 (0.81 here)
         "logger=none",
     )
     val_acc = run(cfg)
