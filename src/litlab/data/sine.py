@@ -33,7 +33,7 @@ class SineDataset(TensorBatches):
 
 class SineDataModule(SpawnSafeGenerator, L.LightningDataModule):
     """Shuffles with its own seeded generator, so the batch order depends on ``seed`` alone
-    (the training loader keeps its state in checkpoints: ``litlab.data.training_loader``).
+    (the training loader keeps its state in checkpoints: ``litlab.multistep.loader``).
 
     ``passes_per_epoch`` makes one Lightning epoch several passes over the points (reshuffled
     each pass): Lightning's fixed cost per epoch dwarfs 10 steps of a cubic, so long epochs make

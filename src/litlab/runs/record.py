@@ -19,7 +19,7 @@ import lightning as L
 import torch
 
 from litlab.cuda_check import NVML_CUDA_CHECK
-from litlab.data.training_loader import accumulation
+from litlab.multistep.module import accumulation
 from litlab.runs.folder import ORIGIN_ENV, RECORD_FILE, Run, read_yaml  # noqa: F401 - RECORD_FILE
 from litlab.runs.sources import current_sources
 
@@ -60,7 +60,7 @@ def effective_batch_size(trainer: L.Trainer) -> dict[str, int | None]:
     (``data.batch_size`` is per device)."""
     hparams = getattr(trainer.datamodule, "hparams", {}) or {}
     batch_size = hparams.get("batch_size")
-    accumulate = accumulation(trainer)  # Lightning's, or the loader's for fused steps
+    accumulate = accumulation(trainer)  # Lightning's, or a MultiStepModule's
     devices, nodes = trainer.num_devices, trainer.num_nodes
     total = None if batch_size is None else batch_size * accumulate * devices * nodes
     return {"effective_batch_size": total, "batch_size": batch_size,
