@@ -139,7 +139,7 @@ def instrument(watch: Stopwatch) -> None:
 
 def litlab_job(experiment: str, lr: float, folder: Path, watch: Stopwatch) -> float:
     from litlab.run import run
-    from litlab.runs.sweep_job import run_recorded
+    from litlab.run_folder.sweep_job import run_recorded
 
     began = time.perf_counter()
     with watch.part("other (Lightning's fit/test set-up, callbacks)"):

@@ -19,7 +19,7 @@ import yaml
 
 from litlab.cli import summary_alias as summary_main
 from litlab.run import run
-from litlab.runs.sweep_job import run_recorded
+from litlab.run_folder.sweep_job import run_recorded
 
 from .conftest import REPO, compose_config, run_train
 
@@ -326,7 +326,7 @@ def test_submitit_local_launcher_runs_the_sweep(tmp_path):
 
 
 def test_slurm_launcher_is_sized_from_the_trainer():
-    from litlab.runs.slurm import sizes  # the "auto" sizes (tests/test_slurm_launcher.py)
+    from litlab.sweeps.slurm import sizes  # the "auto" sizes (tests/test_slurm_launcher.py)
 
     cfg = compose_config(["hydra/launcher=slurm", "trainer=ddp", "trainer.strategy=ddp",
                           "trainer.accelerator=gpu", "trainer.devices=4", "trainer.num_nodes=2",

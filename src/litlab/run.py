@@ -17,8 +17,8 @@ from litlab.console import print_config, print_summary, quiet_library_noise
 from litlab.cuda_check import drop_nvml_check_without_driver
 from litlab.errors import ConfigValueError, UserError
 from litlab.multistep import MultiStepCallback, MultiStepModule
-from litlab.runs.results import write_metrics
-from litlab.runs.sweep_job import is_multirun
+from litlab.run_folder.results import write_metrics
+from litlab.run_folder.sweep_job import is_multirun
 from litlab.seeding import resolve_seed, seed_run
 from litlab.tensorboard import log_run_summary
 from litlab.trackers import log_run_params, log_tracker_summary

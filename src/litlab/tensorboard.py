@@ -19,8 +19,8 @@ from torch.utils.tensorboard._pytorch_graph import graph as traced_graph
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from litlab.hparams import run_hparams
-from litlab.runs.record import read_run_record
-from litlab.runs.results import to_floats
+from litlab.run_folder.record import read_run_record
+from litlab.run_folder.results import to_floats
 
 
 def tensorboard_logger(trainer: L.Trainer) -> loggers.TensorBoardLogger | None:

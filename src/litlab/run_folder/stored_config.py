@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from litlab.errors import UserError
-from litlab.runs.folder import (
+from litlab.run_folder.folder import (
     ABSENT,
     SWEEP_RECORD,
     Run,
@@ -38,7 +38,7 @@ from litlab.runs.folder import (
     read_yaml,
 )
 
-REPO = Path(__file__).resolve().parents[3]  # src/litlab/runs/ -> the checkout
+REPO = Path(__file__).resolve().parents[3]  # src/litlab/run_folder/ -> the checkout
 CONF_DIR = REPO / "conf"
 TRAIN_PY = REPO / "train.py"
 # Packages litlab's configs build from: only names under these (or already imported) are looked

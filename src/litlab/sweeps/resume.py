@@ -16,7 +16,7 @@ A job that starts in a folder holding its own checkpoint continues from it (``sw
 same mechanism lets a requeued cluster job continue. Before anything runs, every job folder is
 checked to hold that job (same overrides, and the config conf/ composes for them), and every
 config to be built is checked for ``_target_``s that neither litlab nor the search path in force
-(conf/, and the config folders ``litlab.runs.sources`` trusts or ``--config-dir`` names) name.
+(conf/, and the config folders ``litlab.run_folder.sources`` trusts or ``--config-dir`` names) name.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from litlab.errors import UserError, exit_for_user_error
-from litlab.runs.folder import RESUME_SWEEPERS, find_jobs, parse_overrides, read_sweep_record
-from litlab.runs.sources import config_dirs_in_force
-from litlab.runs.status import COMPLETED, RUNNING, read_status
-from litlab.runs.stored_config import (
+from litlab.run_folder.folder import RESUME_SWEEPERS, find_jobs, parse_overrides, read_sweep_record
+from litlab.run_folder.sources import config_dirs_in_force
+from litlab.run_folder.status import COMPLETED, RUNNING, read_status
+from litlab.run_folder.stored_config import (
     SWEEP_RECORD,
     as_data,
     check_targets,
@@ -204,8 +204,8 @@ class ResumeBasicSweeper(Sweeper):
 
 
 try:
-    from litlab.search.sweeper import OptunaSweeper, job_overrides
-    from litlab.search.workers import SWEEP_ATTR
+    from litlab.sweeps.search.sweeper import OptunaSweeper, job_overrides
+    from litlab.sweeps.search.workers import SWEEP_ATTR
 except ImportError:  # the sweeps extra (optuna) is not installed: no Optuna searches to resume
     OptunaSweeper = ResumeOptunaSweeper = None
 

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from litlab.runs.ranks import writes_run_folder
-from litlab.runs.results import METRICS_FILE, write_json
+from litlab.run_folder.ranks import writes_run_folder
+from litlab.run_folder.results import METRICS_FILE, write_json
 
 STATUS_FILE = "status.json"
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
-PRUNED = "pruned"  # a search trial that Optuna's pruner stopped early (litlab.search.pruning)
+PRUNED = "pruned"  # a trial Optuna's pruner stopped early (litlab.sweeps.search.pruning)
 INTERRUPTED, INCOMPLETE, UNREADABLE = "interrupted", "incomplete", "unreadable"
 STATUSES = (COMPLETED, PRUNED, FAILED, INTERRUPTED, RUNNING, INCOMPLETE, UNREADABLE)
 INTERRUPTED_CHECKPOINT = Path("checkpoints") / "interrupted.ckpt"
@@ -79,7 +79,7 @@ def recording_status(run_dir: str | Path) -> Iterator[Outcome]:
     """Write ``running`` now and the run's end when the block exits; exceptions pass through.
 
     A run that returns but left a nan/inf in metrics.json is recorded as failed (diverged).
-    Only global rank 0 writes (``litlab.runs.ranks``: the other processes of a run on several
+    Only global rank 0 writes (``litlab.run_folder.ranks``: the other processes of a run on several
     nodes, or of a SLURM job's tasks, have no run folder of their own). Lightning's
     ``rank_zero_only.rank`` is no guide here: until its strategy is set up it is 0 in a process
     started with ``NODE_RANK=1``.

@@ -19,15 +19,15 @@ from typing import Any
 import yaml
 
 from litlab.errors import UserError
-from litlab.runs.results import METRICS_FILE
-from litlab.runs.status import STATUSES, UNREADABLE, RunStatus, read_status
+from litlab.run_folder.results import METRICS_FILE
+from litlab.run_folder.status import STATUSES, UNREADABLE, RunStatus, read_status
 
 HYDRA_DIR = ".hydra"
 CONFIG, OVERRIDES = f"{HYDRA_DIR}/config.yaml", f"{HYDRA_DIR}/overrides.yaml"
 HYDRA_CONFIG = f"{HYDRA_DIR}/hydra.yaml"
-RECORD_FILE = "run_record.json"  # written by litlab.callbacks.RunRecord (litlab.runs.record)
+RECORD_FILE = "run_record.json"  # written by litlab.callbacks.RunRecord (litlab.run_folder.record)
 SWEEP_RECORD = "multirun.yaml"  # a sweep folder's master config (written by runs.guard)
-# A sweep's sweeper -> the one `litlab resume` finishes it with (litlab.runs.sweep_resume; under
+# A sweep's sweeper -> the one `litlab resume` finishes it with (litlab.sweeps.resume; under
 # hydra_plugins, as Hydra requires). A resume's sweep folder is its own to write into.
 RESUME_SWEEPERS = {
     "hydra._internal.core_plugins.basic_sweeper.BasicSweeper":

@@ -3,8 +3,8 @@ launch them as one batch through Hydra's launcher (basic: one after the other; j
 parallel processes; submitit: cluster jobs), tell the study how each ended, until the study
 holds ``n_trials`` trials. Job number = trial number, so job folder ``7`` is trial 7.
 
-How a job ended is read from its folder's status.json (``litlab.runs.status``): completed ->
-its value, ``pruned`` -> PRUNED (``litlab.search.pruning``), anything else -> FAIL."""
+How a job ended is read from its folder's status.json (``litlab.run_folder.status``): completed ->
+its value, ``pruned`` -> PRUNED (``litlab.sweeps.search.pruning``), anything else -> FAIL."""
 
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from litlab.errors import UserError, exit_for_user_error
-from litlab.runs.status import COMPLETED, PRUNED, read_status
-from litlab.search.space import search_space
-from litlab.search.storage import StudyLock, open_storage
-from litlab.search.workers import SWEEP_ATTR, join, worker_sampler
+from litlab.run_folder.status import COMPLETED, PRUNED, read_status
+from litlab.sweeps.search.space import search_space
+from litlab.sweeps.search.storage import StudyLock, open_storage
+from litlab.sweeps.search.workers import SWEEP_ATTR, join, worker_sampler
 
 log = logging.getLogger(__name__)
 RESULTS_FILE = "optimization_results.yaml"
@@ -72,7 +72,7 @@ class OptunaSweeper(Sweeper):
 
     def open_study(self) -> optuna.Study:
         """The study in its storage, created by the first sweeper that opens it; this sweeper
-        joins it as a worker with a sampler seed of its own (``litlab.search.workers``)."""
+        joins it as a worker with a sampler seed of its own (``litlab.sweeps.search.workers``)."""
         self.sweep_dir.mkdir(parents=True, exist_ok=True)  # SQLite's file goes into it
         self.lock = StudyLock(self.storage_config, self.study_name, self.sweep_dir)
         with self.lock():  # one creator (of the tables too); workers counted one at a time
@@ -107,7 +107,7 @@ class OptunaSweeper(Sweeper):
         self.write_results(study)
 
     def before_search(self, study: optuna.Study) -> None:
-        """A resumed search re-runs its interrupted trials here (``litlab.runs.sweep_resume``)."""
+        """A resumed search re-runs its interrupted trials here (``litlab.sweeps.resume``)."""
 
     def run_trials(self, study: optuna.Study, trials: Sequence[Any], jobs: list[list[str]]) -> None:
         """Launch one job per trial (numbered as the trials), then tell the study each ending.

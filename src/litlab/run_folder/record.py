@@ -20,8 +20,8 @@ import torch
 
 from litlab.cuda_check import NVML_CUDA_CHECK
 from litlab.multistep.module import accumulation
-from litlab.runs.folder import ORIGIN_ENV, RECORD_FILE, Run, read_yaml  # noqa: F401 - RECORD_FILE
-from litlab.runs.sources import current_sources
+from litlab.run_folder.folder import ORIGIN_ENV, RECORD_FILE, Run, read_yaml  # noqa: F401 - RECORD_FILE
+from litlab.run_folder.sources import current_sources
 
 PACKAGES = ("torch", "lightning", "hydra-core", "omegaconf", "torchvision", "torchmetrics", "numpy")
 EFFECTIVE_BATCH_SIZE_METRIC = "train/effective_batch_size"
@@ -121,14 +121,14 @@ def build_run_record(trainer: L.Trainer, seed: int | None) -> dict[str, Any]:
         "git": git_state(Path(__file__).resolve().parent),
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
         "hydra_overrides": overrides,
-        "sources": run_sources(),  # its config folders and import roots (litlab.runs.sources)
+        "sources": run_sources(),  # its config folders and import roots (litlab.run_folder.sources)
         # what `litlab rerun`/`resume` made it from: {"command": "rerun", "run": <folder>}
         "origin": json.loads(os.environ.get(ORIGIN_ENV, "null")),
     }
 
 
 def run_sources() -> dict[str, list[str]] | None:
-    """``litlab.runs.sources`` of this run, from the config Hydra wrote into its folder."""
+    """``litlab.run_folder.sources`` of this run, from the config Hydra wrote into its folder."""
     from hydra.core.hydra_config import HydraConfig
 
     if not HydraConfig.initialized():

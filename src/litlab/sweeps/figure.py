@@ -28,8 +28,8 @@ from litlab.plotting import (
     spans_decades,
     values_axis,
 )
-from litlab.runs.history import Points, read_history
-from litlab.runs.sweep import Group, Job, mean_std, stats_text, why_no_history
+from litlab.run_folder.history import Points, read_history
+from litlab.sweeps.sweep import Group, Job, mean_std, stats_text, why_no_history
 
 FIGURE_FILE = "summary.png"
 MAX_SERIES = 6  # more combinations of the other swept keys: one series, no legend
@@ -166,7 +166,7 @@ def plot_curves(
 def build_figure(
     jobs: Sequence[Job], groups: Sequence[Group], metric: str | None, mode: str | None = None
 ) -> SweepFigure:
-    """The figure for these jobs (``groups``: as ``litlab.runs.sweep.group_jobs`` makes
+    """The figure for these jobs (``groups``: as ``litlab.sweeps.sweep.group_jobs`` makes
     them; ``mode``: min or max, else the jobs' ``optimized_metric_mode``); no figure without
     jobs or without an optimized metric."""
     if not jobs or not metric:
