@@ -5,14 +5,27 @@ DeprecationWarning that names the new path."""
 import pytest
 from hydra.utils import get_object
 
+from litlab.cli.diff import add_subcommand as diff_subcommand
 from litlab.multistep import EpochMean, MultiStepCallback, MultiStepModule
 from litlab.multistep.batches import CallBatches
+from litlab.run_folder.guard import RunFolderGuard
+from litlab.run_folder.log import RunLog
+from litlab.sweeps.figure import build_figure
+from litlab.sweeps.search.pruning import OptunaPruning
+from litlab.sweeps.summary import SweepSummary
 
 OLD_TARGETS = [  # one old _target_ per shim module: (old path, the object it stands for)
     ("litlab.models.fused_steps.FusedStepsModule", MultiStepModule),
     ("litlab.data.training_loader.TrainingLoop", MultiStepCallback),
     ("litlab.data.steps.CallBatches", CallBatches),
     ("litlab.models.epoch_mean.EpochMean", EpochMean),
+    # the Hydra callbacks saved run and sweep folders name (.hydra/config.yaml, hydra.yaml)
+    ("litlab.runs.guard.RunFolderGuard", RunFolderGuard),
+    ("litlab.runs.log.RunLog", RunLog),
+    ("litlab.runs.summary.SweepSummary", SweepSummary),
+    ("litlab.search.pruning.OptunaPruning", OptunaPruning),
+    ("litlab.runs.sweep_figure.build_figure", build_figure),
+    ("litlab.runs.diff.add_subcommand", diff_subcommand),
 ]
 
 
