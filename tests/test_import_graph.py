@@ -24,13 +24,14 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("several optimizer steps per call", {"multistep"}),
     ("data", {"data"}),
     ("helpers", {"errors", "config_types", "value_rules", "deprecation", "cuda_check",
-                 "checkpoint_io", "plotting", "image_grids"}),  # fmt: skip
+                 "checkpoint_io", "plotting", "image_grids", "metric_mode"}),  # fmt: skip
 ]
 LAYER_OF = {unit: rank for rank, (_, units) in enumerate(LAYERS) for unit in units}
 
 # The package root is imported first by everything: it registers the ${litlab.rank_folder:...}
-# resolvers (litlab.run_folder.ranks) wherever Hydra resolves a run's folder.
-ROOT_IMPORTS = {"litlab.run_folder.ranks"}
+# resolvers (litlab.run_folder.ranks) wherever Hydra resolves a run's folder, and
+# ${litlab.optuna_direction:...} (litlab.metric_mode).
+ROOT_IMPORTS = {"litlab.run_folder.ranks", "litlab.metric_mode"}
 
 # Function-level imports across units, each with the reason it is not at module level.
 LAZY_ALLOWED: dict[tuple[str, str], str] = {
@@ -43,6 +44,11 @@ LAZY_ALLOWED: dict[tuple[str, str], str] = {
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def is_module(name: str) -> bool:
+    path = SRC.parent.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
 def unit_of(module: str) -> str:
@@ -63,7 +69,12 @@ def imports_of(path: Path) -> list[tuple[str, bool, int]]:
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module]
+            # `from litlab import metric_mode` imports the module litlab.metric_mode
+            names = [
+                f"{node.module}.{alias.name}" if is_module(f"{node.module}.{alias.name}")
+                else node.module
+                for alias in node.names
+            ]  # fmt: skip
         elif (
             isinstance(node, ast.Call)
             and getattr(node.func, "id", getattr(node.func, "attr", None)) == "import_module"
