@@ -110,7 +110,8 @@ def test_any_bytes_in_any_file_never_hide_the_other_runs(tmp_path_factory, capsy
     capsys.readouterr()
 
 
-def test_a_resumed_runs_listing_shows_the_overrides_it_used(tmp_path, capsys):
+def test_a_resumed_runs_listing_shows_the_overrides_it_used(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)  # piped: one line a run, whole
     typed = ["experiment=polynomial", "trainer.max_epochs=2", "ckpt_path=/a/last.ckpt",
              "seed=3", "trainer.max_epochs=4", "ckpt_path=/b/last.ckpt"]  # fmt: skip
     write_run(tmp_path / "resumed", typed)

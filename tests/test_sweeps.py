@@ -198,7 +198,7 @@ def test_joblib_launcher_runs_two_jobs_at_once_in_separate_folders(tmp_path):
         "hydra.launcher.n_jobs=2",
         "experiment=polynomial",
         "data.passes_per_epoch=1",
-        "trainer.max_epochs=100",
+        "trainer.max_epochs=20",
         "logger=none",
         "seed=1,2,3,4",
         f"paths.log_dir={tmp_path}",
@@ -274,6 +274,7 @@ def test_optuna_search_runs_trials_and_reports_the_best(tmp_path):
     assert float(groups[0][0]) == pytest.approx(best["best_params"]["model.optimizer.lr"])
 
 
+@pytest.mark.slow  # one run folder from several processes: also test_nodes.py, in the default suite
 def test_ddp_on_two_cpu_processes_writes_one_run_folder(tmp_path):
     result = run_train(*DDP_CPU, *FASHION_SHORT[:1], "trainer.max_epochs=1",
                        "trainer.limit_train_batches=5", "trainer.limit_val_batches=10",

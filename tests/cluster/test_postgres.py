@@ -25,7 +25,7 @@ from tests.conftest import REPO, stop_server
 from tests.engines.postgres import postgres_server  # noqa: F401  (the session fixture)
 from tests.test_tensorboard import free_port, get_json, poll
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("postgres")]  # one worker: one engine
 
 STUDY = "team"
 # A polynomial trial of 10 steps (a few seconds, mostly Lightning's start): lr drawn by Optuna

@@ -20,7 +20,8 @@ import torch
 
 from ..conftest import REPO
 
-pytestmark = pytest.mark.cluster
+# slow: each test waits on real sbatch jobs; .ci/run runs them with `pytest -m "cluster and slow"`
+pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.xdist_group("slurm")]
 
 TINY = ["experiment=polynomial", "logger=csv", "hydra/launcher=slurm"]
 # epochs of 200 steps: after the first, 1800 steps are left for the requeue to land in
