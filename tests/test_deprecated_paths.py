@@ -36,7 +36,6 @@ def test_an_old_target_resolves_to_the_new_object_with_a_deprecation_warning(old
     assert found is new
 
 
-
 def test_an_old_module_path_imports_and_lists_its_names():
     import importlib
 

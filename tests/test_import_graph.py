@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("data", {"data"}),
     ("helpers", {"errors", "config_types", "value_rules", "deprecation", "cuda_check",
                  "checkpoint_io", "plotting", "image_grids", "metric_mode"}),  # fmt: skip
-]
+]  # fmt: skip
 LAYER_OF = {unit: rank for rank, (_, units) in enumerate(LAYERS) for unit in units}
 
 # The package root is imported first by everything: it registers the ${litlab.rank_folder:...}

@@ -63,6 +63,7 @@ RULES: dict[str, Rule] = {
 # Folders a run reads or writes: an existing file there, or no way to create one, is refused.
 FOLDER_KEYS = ("paths.data_dir", "paths.log_dir")
 
+
 def check_values(cfg: DictConfig, rules: dict[str, Rule] = RULES) -> None:
     check_rules(cfg, rules)
 

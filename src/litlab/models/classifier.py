@@ -40,8 +40,16 @@ class Classifier(MultiStepModule):
         super().__init__()
         # Plain values only: checkpoints must load with torch.load(weights_only=True). The whole
         # Hydra config, optimizer included, is logged with every run anyway.
-        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler", "example_input_shape",
-                                          "gradient_clip_val", "gradient_clip_algorithm"])
+        self.save_hyperparameters(
+            ignore=[
+                "net",
+                "optimizer",
+                "scheduler",
+                "example_input_shape",
+                "gradient_clip_val",
+                "gradient_clip_algorithm",
+            ]
+        )
         # Lightning traces it for TensorBoard's graph and the model summary's in/out sizes.
         self.example_input_array = example_input(example_input_shape)
         self.net = net

@@ -109,4 +109,3 @@ class MultiStepCallback(L.Callback):
             "on_after_batch_transfer", datamodule
         ):
             datamodule.on_after_batch_transfer = _PerBatchHook(datamodule.on_after_batch_transfer)
-

@@ -175,8 +175,11 @@ def parse_status(text: str | bytes) -> RunStatus:
         return RunStatus(UNREADABLE, f"{STATUS_FILE} is not JSON: {str(error)[:200]}")
     if not isinstance(record, dict):
         return RunStatus(UNREADABLE, f"{STATUS_FILE} is not a JSON object")
-    wrong = [key for key, kind in FIELDS.items()
-             if not isinstance(record.get(key), kind) or isinstance(record.get(key), bool)]
+    wrong = [
+        key
+        for key, kind in FIELDS.items()
+        if not isinstance(record.get(key), kind) or isinstance(record.get(key), bool)
+    ]
     wrong += [key] if not wrong and (key := out_of_range(record)) else []  # fmt: skip
     if wrong or record["status"] not in STATUSES or record["status"] == UNREADABLE:
         key = wrong[0] if wrong else "status"
