@@ -116,7 +116,7 @@ def check_nothing_missing(cfg: DictConfig) -> None:
     """A mandatory value (``???``) left unset is the user's to give: one line naming it, before
     anything reads it (omegaconf's traceback otherwise, or, in a ``_partial_`` node, a class's
     default taken silently)."""
-    mine = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])  # Hydra's: its own
+    mine = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])  # type: ignore[misc]  # Hydra's: its own
     missing = list(missing_keys(OmegaConf.to_container(mine, resolve=False)))
     if missing:
         keys = ", ".join(missing)

@@ -117,7 +117,7 @@ def check_data_arguments(cfg: DictConfig) -> None:
             why = f"{node._target_} takes no argument {key!r}"
             if key in PRESET_DATA_KEYS:
                 why += f" ({PRESET_DATA_KEYS[key]})"
-            raise ConfigValueError(f"data.{key}", node._get_node(key)._value(), why)
+            raise ConfigValueError(f"data.{key}", node._get_node(key)._value(), why)  # type: ignore[str-bytes-safe,union-attr]
 
 
 def check_folders(cfg: DictConfig, keys: tuple[str, ...] = FOLDER_KEYS) -> None:
@@ -201,7 +201,7 @@ def _origin(cfg: DictConfig, ckpt_path: str) -> str:
         if theirs.get("name") != cfg.get("name"):
             return f" (the checkpoint is from a {theirs.get('name')} run, the config is {cfg.name})"
         new = OmegaConf.to_container(cfg.model, resolve=True)
-        keys = [key for key in sorted(config_changes(old, new, "model."))
+        keys = [key for key in sorted(config_changes(old, new, "model."))  # type: ignore[arg-type]  # dicts
                 if not key.startswith(("model.optimizer", "model.scheduler"))]  # fmt: skip
         return f" ({', '.join(keys)})" if keys else ""
     return ""

@@ -139,7 +139,7 @@ class TrainingGuard(L.Callback):
     ) -> None:
         if trainer.state.fn != "fit":  # a test writes no checkpoint: nothing to say
             return
-        note = resume_note(checkpoint, checkpoint_dir(trainer), trainer.ckpt_path)
+        note = resume_note(checkpoint, checkpoint_dir(trainer), trainer.ckpt_path)  # type: ignore[arg-type]  # loading: set
         if note:
             rank_zero_info(note)
 

@@ -87,15 +87,15 @@ class Classifier(MultiStepModule):
         logits = self.net(x)  # the network itself: one module call less a step
         loss = self.loss_fn(logits, y)
         predicted = logits.argmax(-1)
-        self.metrics[f"{stage}/loss"].update(loss, len(y))
-        self.metrics[f"{stage}/acc"].update((predicted == y).float().mean(), len(y))
+        self.metrics[f"{stage}/loss"].update(loss, len(y))  # type: ignore[operator]  # a ModuleDict item is typed Module: torchmetrics' own method
+        self.metrics[f"{stage}/acc"].update((predicted == y).float().mean(), len(y))  # type: ignore[operator]
         return loss, predicted
 
     def _log_epoch(self, stage: str) -> dict[str, torch.Tensor]:
         """Logs ``<stage>/loss`` and ``<stage>/acc`` for the epoch, and returns them."""
         values = {}
         for name in (f"{stage}/loss", f"{stage}/acc"):
-            values[name] = self.metrics[name].compute()
+            values[name] = self.metrics[name].compute()  # type: ignore[operator]  # a ModuleDict item is typed Module: torchmetrics' own method
             self.log(name, values[name])
         return values
 
@@ -125,7 +125,8 @@ class Classifier(MultiStepModule):
         x = batch[0] if isinstance(batch, list | tuple) else batch
         return stable_softmax(self(x), dim=-1)
 
-    def configure_optimizers(self) -> dict[str, Any]:
+    def configure_optimizers(self) -> dict[str, Any]:  # type: ignore[override]  # Lightning's
+        # return type lists the dict forms as OptimizerLRSchedulerConfig only, not dict[str, Any]
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return {"optimizer": optimizer}

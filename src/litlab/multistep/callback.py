@@ -95,7 +95,7 @@ class MultiStepCallback(L.Callback):
             pl_module.accumulate_grad_batches = self.accumulate_grad_batches
             pl_module.gradient_clip_val = self.gradient_clip_val
             pl_module.gradient_clip_algorithm = self.gradient_clip_algorithm
-        datamodule = trainer.datamodule
+        datamodule = trainer.datamodule  # type: ignore[attr-defined]  # set by Lightning's data connector, undeclared on Trainer
         if stage != "fit" or datamodule is None:
             return
         wrapped = vars(datamodule).get("train_dataloader")

@@ -108,8 +108,8 @@ class RunFolderGuard(Callback):
         except UserError as error:
             exit_for_user_error(error)
         OmegaConf.save(config, folder / SWEEP_RECORD)  # the sweep's record, read by litlab resume
-        task = OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
-        task = OmegaConf.to_container(task)
+        task = OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])  # type: ignore[misc]  # top-level keys are strs
+        task = OmegaConf.to_container(task)  # type: ignore[assignment]  # now the plain dict
         sources = current_sources(config.hydra, task)  # where its configs and code came from
         (folder / SOURCES_FILE).write_text(json.dumps(sources, indent=2) + "\n")
 

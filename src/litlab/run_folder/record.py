@@ -58,7 +58,7 @@ def git_state(folder: Path) -> dict[str, Any]:
 def effective_batch_size(trainer: L.Trainer) -> dict[str, int | None]:
     """Samples per optimizer step: batch_size x accumulate_grad_batches x devices x nodes
     (``data.batch_size`` is per device)."""
-    hparams = getattr(trainer.datamodule, "hparams", {}) or {}
+    hparams = getattr(trainer.datamodule, "hparams", {}) or {}  # type: ignore[attr-defined]  # set by Lightning's data connector, undeclared on Trainer
     batch_size = hparams.get("batch_size")
     accumulate = accumulation(trainer)  # Lightning's, or a MultiStepModule's
     devices, nodes = trainer.num_devices, trainer.num_nodes
