@@ -9,5 +9,5 @@ if sweep_resume.OptunaSweeper is not None:  # with the sweeps extra (optuna) ins
     class OptunaSweeper(sweep_resume.OptunaSweeper):
         """See ``litlab.sweeps.search.sweeper.OptunaSweeper``."""
 
-    class ResumeOptunaSweeper(sweep_resume.ResumeOptunaSweeper):
+    class ResumeOptunaSweeper(sweep_resume.ResumeOptunaSweeper):  # type: ignore[misc,valid-type]
         """See ``litlab.sweeps.resume.ResumeOptunaSweeper``."""

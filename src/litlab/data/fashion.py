@@ -23,6 +23,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.data import AttributeDict
 from torch.utils.data import DataLoader, Dataset, Subset, random_split
 from torchvision import transforms
 from torchvision.datasets import FashionMNIST
@@ -69,6 +70,8 @@ class FashionMNISTDataModule(SpawnSafeGenerator, L.LightningDataModule):
     ``litlab.data.augment``), on either path.
     """
 
+    hparams: AttributeDict  # save_hyperparameters() makes it one; Lightning types it a Mapping
+
     def __init__(
         self,
         data_dir: str | Path = "data",
@@ -113,7 +116,7 @@ class FashionMNISTDataModule(SpawnSafeGenerator, L.LightningDataModule):
     def _split(self, dataset: Dataset) -> list[Subset]:
         """55k/5k by a generator seeded from ``seed``: the same split on both paths."""
         split = torch.Generator().manual_seed(self.hparams.seed)
-        sizes = [len(dataset) - self.hparams.val_size, self.hparams.val_size]
+        sizes = [len(dataset) - self.hparams.val_size, self.hparams.val_size]  # type: ignore[arg-type]
         return random_split(dataset, sizes, generator=split)
 
     def _device(self) -> torch.device:
@@ -144,7 +147,7 @@ class FashionMNISTDataModule(SpawnSafeGenerator, L.LightningDataModule):
     def _loader(self, dataset: Dataset | None, batch_size: int, **kwargs: Any) -> DataLoader:
         workers = self.hparams.num_workers
         return DataLoader(
-            dataset,
+            dataset,  # type: ignore[arg-type]  # set up by now
             batch_size=batch_size,
             num_workers=workers,
             pin_memory=self.hparams.pin_memory,

@@ -6,6 +6,7 @@ import math
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.data import AttributeDict
 from torch.utils.data import DataLoader
 
 from litlab.data.spawn_safe import SpawnSafeGenerator
@@ -39,6 +40,8 @@ class SineDataModule(SpawnSafeGenerator, L.LightningDataModule):
     each pass): Lightning's fixed cost per epoch dwarfs 10 steps of a cubic, so long epochs make
     the same number of steps much cheaper.
     """
+
+    hparams: AttributeDict  # save_hyperparameters() makes it one; Lightning types it a Mapping
 
     def __init__(
         self,

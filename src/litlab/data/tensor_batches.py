@@ -106,7 +106,11 @@ def batch_loader(
         len(dataset), batch_size, shuffle, generator, passes, device=dataset.device
     )
     return DataLoader(
-        dataset, sampler=sampler, batch_size=None, generator=generator, collate_fn=as_gathered
+        dataset,
+        sampler=sampler,
+        batch_size=None,
+        generator=generator,
+        collate_fn=as_gathered,  # type: ignore[arg-type]
     )
 
 

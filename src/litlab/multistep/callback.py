@@ -92,9 +92,9 @@ class MultiStepCallback(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         multistep = isinstance(pl_module, MultiStepModule)
         if multistep:
-            pl_module.accumulate_grad_batches = self.accumulate_grad_batches
-            pl_module.gradient_clip_val = self.gradient_clip_val
-            pl_module.gradient_clip_algorithm = self.gradient_clip_algorithm
+            pl_module.accumulate_grad_batches = self.accumulate_grad_batches  # type: ignore[assignment]  # a MultiStepModule here
+            pl_module.gradient_clip_val = self.gradient_clip_val  # type: ignore[assignment]  # a MultiStepModule here
+            pl_module.gradient_clip_algorithm = self.gradient_clip_algorithm  # type: ignore[assignment]  # a MultiStepModule here
         datamodule = trainer.datamodule  # type: ignore[attr-defined]  # set by Lightning's data connector, undeclared on Trainer
         if stage != "fit" or datamodule is None:
             return

@@ -51,7 +51,7 @@ class CallDataset(Dataset[StepBatches | CallBatches]):
         self.auto_collation = auto_collation
         self.gather = gather and isinstance(dataset, TensorBatches) and not auto_collation
 
-    def __getitem__(self, call: CallIndices | Replay) -> StepBatches | CallBatches | None:
+    def __getitem__(self, call: CallIndices | Replay) -> StepBatches | CallBatches | None:  # type: ignore[override]
         if isinstance(call, Replay):  # fetched for the worker's random state: nothing to send
             self[call.call]
             return None
@@ -114,7 +114,7 @@ class TrainingLoader:
         replicas = 1 if trainer is None or dealt else trainer.world_size
         rank = 0 if trainer is None or dealt else trainer.global_rank
         self.sampler = StepSampler(
-            batches,
+            batches,  # type: ignore[arg-type]  # a loader has a sampler
             steps_per_call if grouped else 1,
             accumulate if grouped else 1,
             order_generators(loader) + ([generator] if loader.generator is None else []),

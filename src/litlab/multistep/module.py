@@ -25,11 +25,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
 from lightning.fabric.utilities.apply_func import apply_to_collection
+from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import Tensor
 
 from litlab.errors import ConfigValueError
@@ -54,12 +55,12 @@ def has_step_hooks(callback_type: type[L.Callback]) -> bool:
 def only_callbacks_with_step_hooks(trainer: L.Trainer) -> Iterator[None]:
     """Within a call's steps, Lightning calls only the callbacks that act inside a step: the
     same hooks run, without a few microseconds spent on each of the others, per step."""
-    everyone = trainer.callbacks
-    trainer.callbacks = [callback for callback in everyone if has_step_hooks(type(callback))]
+    everyone = trainer.callbacks  # type: ignore[attr-defined]  # undeclared on Trainer
+    trainer.callbacks = [callback for callback in everyone if has_step_hooks(type(callback))]  # type: ignore[attr-defined,arg-type]
     try:
         yield
     finally:
-        trainer.callbacks = everyone
+        trainer.callbacks = everyone  # type: ignore[attr-defined]  # undeclared on Trainer
 
 
 def refuse_module_clipping(value: float | None, algorithm: str | None) -> None:
@@ -124,7 +125,7 @@ class MultiStepModule(L.LightningModule):
                 step_losses.append(losses[0] if len(losses) == 1 else sum(losses))
         self._count_logged_steps_as_optimizer_steps()
         # one tensor for the call: TrainingGuard checks it with one host sync per call
-        return {"loss": torch.stack(step_losses).detach()}
+        return {"loss": torch.stack(step_losses).detach()}  # type: ignore[arg-type]  # sums of tensors
 
     def _count_logged_steps_as_optimizer_steps(self) -> None:
         """The loggers' x axis (TensorBoard, metrics.csv) counts optimizer steps, as
@@ -144,9 +145,9 @@ class MultiStepModule(L.LightningModule):
 
     def update_weights(self) -> None:
         """One optimizer step on the accumulated gradient."""
-        optimizer = self.optimizers()
+        optimizer = cast(LightningOptimizer, self.optimizers())  # the module's one optimizer
         if self.gradient_clip_val:
-            self.clip_gradients(optimizer, self.gradient_clip_val, self.gradient_clip_algorithm)
+            self.clip_gradients(optimizer, self.gradient_clip_val, self.gradient_clip_algorithm)  # type: ignore[arg-type]  # noqa: E501 - Lightning's docs pass its wrapper
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         self._step_schedulers("step")
@@ -163,9 +164,9 @@ class MultiStepModule(L.LightningModule):
             if config.interval != interval or count % config.frequency:
                 continue
             if config.reduce_on_plateau:
-                config.scheduler.step(trainer.callback_metrics[config.monitor])
+                config.scheduler.step(trainer.callback_metrics[config.monitor])  # type: ignore[arg-type,index]
             else:
-                config.scheduler.step()
+                config.scheduler.step()  # type: ignore[call-arg]  # not ReduceLROnPlateau
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """The epoch's running metric sums, for a checkpoint written mid-epoch (they are not

@@ -136,8 +136,8 @@ def run_sources() -> dict[str, list[str]] | None:
     from omegaconf import OmegaConf
 
     hydra = HydraConfig.get()
-    output_dir = OmegaConf.select(hydra, "runtime.output_dir", default=None)
-    subdir = OmegaConf.select(hydra, "output_subdir", default=None)
+    output_dir = OmegaConf.select(hydra, "runtime.output_dir", default=None)  # type: ignore[arg-type]
+    subdir = OmegaConf.select(hydra, "output_subdir", default=None)  # type: ignore[arg-type]
     config = Path(str(output_dir)) / str(subdir) / "config.yaml"
     task = read_yaml(config.read_text()) if output_dir and subdir and config.is_file() else {}
     try:

@@ -149,9 +149,10 @@ class RunStatus:
         return self.host == socket.gethostname()
 
 
-FIELDS = {"status": str, "error": (str, type(None)), "started": (int, float, type(None)),
-          "finished": (int, float, type(None)), "pid": (int, type(None)),
-          "host": (str, type(None))}  # fmt: skip
+FIELDS: dict[str, Any] = {"status": str, "error": (str, type(None)),
+                          "started": (int, float, type(None)),
+                          "finished": (int, float, type(None)), "pid": (int, type(None)),
+                          "host": (str, type(None))}  # fmt: skip
 
 
 # The range of each number: a time in Unix seconds (up to the year 5138), a process id.
@@ -186,7 +187,7 @@ def parse_status(text: str | bytes) -> RunStatus:
         value = repr(record.get(key))
         value = value if len(value) <= 40 else value[:37] + "..."
         return RunStatus(UNREADABLE, f"{STATUS_FILE} has {key}={value}")
-    return RunStatus(**{key: record.get(key) for key in FIELDS})
+    return RunStatus(**{key: record.get(key) for key in FIELDS})  # type: ignore[arg-type]  # checked
 
 
 def read_status(run_dir: str | Path) -> RunStatus:

@@ -52,9 +52,9 @@ def run_recorded(cfg: DictConfig, task: Callable[[DictConfig], float | None]) ->
     except UserError as error:  # its message says it all, as for a single run
         message = str(error)
     except Exception:  # the job's own failure (or its pruning), recorded by recording_status
-        message = outcome.error if outcome.status == PRUNED else f"{outcome.error}{to_job_log()}"
+        message = outcome.error if outcome.status == PRUNED else f"{outcome.error}{to_job_log()}"  # type: ignore[assignment]
     else:
-        message = outcome.error  # diverged, by metrics.json
+        message = outcome.error  # type: ignore[assignment]  # diverged, by metrics.json
     if outcome.status == FAILED:  # one line, as a single run prints
         print(f"error: {message}", file=sys.stderr)
         return None
@@ -71,6 +71,6 @@ def to_job_log() -> str:
     if handler is None:  # hydra/job_logging=disabled: the console is all there is
         log.exception("job failed")
         return ""
-    handler.handle(log.makeRecord(log.name, logging.ERROR, __file__, 0, "job failed", None,
+    handler.handle(log.makeRecord(log.name, logging.ERROR, __file__, 0, "job failed", None,  # type: ignore[arg-type]
                                   sys.exc_info()))  # fmt: skip
     return f" (traceback in {handler.baseFilename})"

@@ -30,6 +30,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.plugins import Plugins
 from hydra.errors import HydraException
 from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
@@ -172,6 +173,11 @@ class ResumeBasicSweeper(Sweeper):
     BasicSweeper's own ``super(BasicSweeper, self)`` then fails for a subclass made before.
     """
 
+    # set in setup() before any other call (Hydra's Sweeper types them Optional)
+    hydra_context: HydraContext
+    config: DictConfig
+    launcher: Any
+
     def __init__(self, max_batch_size: int | None = None, params: dict | None = None) -> None:
         self.params = params or {}  # max_batch_size: jobs go in runs of consecutive numbers
 
@@ -207,7 +213,7 @@ try:
     from litlab.sweeps.search.sweeper import OptunaSweeper, job_overrides
     from litlab.sweeps.search.workers import SWEEP_ATTR
 except ImportError:  # the sweeps extra (optuna) is not installed: no Optuna searches to resume
-    OptunaSweeper = ResumeOptunaSweeper = None
+    OptunaSweeper = ResumeOptunaSweeper = None  # type: ignore[assignment,misc]
 
 if OptunaSweeper is not None:
 
@@ -226,7 +232,7 @@ if OptunaSweeper is not None:
                 exit_for_user_error(error)
             return self.launcher.launch(job_overrides, initial_job_idx=initial_job_idx)
 
-    class ResumeOptunaSweeper(OptunaSweeper):
+    class ResumeOptunaSweeper(OptunaSweeper):  # type: ignore[no-redef]
         """litlab's Optuna sweeper, continuing its study: trials interrupted while running run
         again in their own folders, then new trials until the study holds ``n_trials``."""
 
@@ -255,7 +261,7 @@ if OptunaSweeper is not None:
             numbers = [job.name for job in find_jobs(self.sweep_dir)]
             strays = [n for n in numbers if n.isdigit() and int(n) >= len(trials)]
             if strays:
-                strays = ", ".join(sorted(strays, key=int))
+                strays = ", ".join(sorted(strays, key=int))  # type: ignore[assignment]
                 raise UserError(f"job folders {strays} of {self.sweep_dir} have no trial in the "
                                 f"study {self.study_name}")  # fmt: skip
             here = str(self.sweep_dir.resolve())  # another sweeper's trials are its own

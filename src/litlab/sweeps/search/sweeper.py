@@ -19,6 +19,7 @@ import yaml
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
@@ -42,7 +43,7 @@ def ending(result: JobReturn) -> tuple[TrialState, float | None]:
     """How the study records a finished job: (state, value)."""
     if result.status != JobStatus.COMPLETED:  # the job raised past litlab's recording
         return TrialState.FAIL, None
-    status = read_status(result.hydra_cfg.hydra.runtime.output_dir).status
+    status = read_status(result.hydra_cfg.hydra.runtime.output_dir).status  # type: ignore[union-attr]
     value = result.return_value
     if status == COMPLETED and value is not None and math.isfinite(value):
         return TrialState.COMPLETE, float(value)
@@ -52,6 +53,11 @@ def ending(result: JobReturn) -> tuple[TrialState, float | None]:
 class OptunaSweeper(Sweeper):
     """``hydra/sweeper=litlab_optuna`` (conf/hydra/sweeper/). ``sampler``, ``pruner`` and
     ``storage`` arrive as configs (``_recursive_: false``) and are built here."""
+
+    # set in setup() before any other call (Hydra's Sweeper types them Optional)
+    hydra_context: HydraContext
+    config: DictConfig
+    launcher: Any
 
     def __init__(self, study_name: str, direction: str, n_trials: int, n_jobs: int = 1,
                  params: DictConfig | None = None, sampler: DictConfig | None = None,
@@ -78,7 +84,7 @@ class OptunaSweeper(Sweeper):
         with self.lock():  # one creator (of the tables too); workers counted one at a time
             storage = open_storage(self.storage_config)
             study = optuna.create_study(
-                study_name=self.study_name, storage=storage, direction=self.direction,
+                study_name=self.study_name, storage=storage, direction=self.direction,  # type: ignore[arg-type]
                 load_if_exists=True,
                 pruner=instantiate(self.pruner_config) if self.pruner_config else None,
             )  # fmt: skip
@@ -90,7 +96,7 @@ class OptunaSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> None:
         try:
-            self.space, self.fixed = search_space(self.params, arguments)
+            self.space, self.fixed = search_space(self.params, arguments)  # type: ignore[arg-type]
             study = self.open_study()
             self.before_search(study)
         except UserError as error:
