@@ -11,8 +11,8 @@ import hydra
 from omegaconf import DictConfig
 
 from litlab.errors import UserError, exit_for_storage_fault, exit_for_user_error, storage_fault
-from litlab.runs.status import recording_status
-from litlab.runs.sweep_job import is_multirun, run_recorded
+from litlab.run_folder.status import recording_status
+from litlab.run_folder.sweep_job import is_multirun, run_recorded
 
 EXIT_SIGTERM = 128 + 15  # what a shell reports for a process ended by SIGTERM
 # Hydra's flags that only print (help, the config, ...): they need neither torch nor Lightning.
@@ -22,7 +22,7 @@ PRINT_ONLY = {"-h", "--help", "--hydra-help", "--version", "-c", "--cfg", "-i", 
 if PRINT_ONLY.isdisjoint(arg.split("=", 1)[0] for arg in sys.argv[1:]):
     # A run imports Lightning here, before Hydra sets up logging: Lightning then prints its
     # messages through its own handler, once, as it does when imported before any logging setup
-    # (lightning/pytorch/__init__.py); train.log gets them through litlab.runs.log.
+    # (lightning/pytorch/__init__.py); train.log gets them through litlab.run_folder.log.
     import lightning.pytorch  # noqa: F401
 
 

@@ -15,7 +15,7 @@ the process from the epoch's first batch to its last (validation excluded):
   (c) litlab -- ``experiment=fashion`` built as ``run()`` builds it (data module, model,
                 TensorBoard logger, checkpoints, progress bar, every callback), with its
                 default ``steps_per_call`` optimizer steps per ``training_step`` call;
-  (c1) litlab, ``steps_per_call=1``: one optimizer step per call, what fused steps save;
+  (c1) litlab, ``steps_per_call=1``: one optimizer step per call, what several steps per call save;
   (p) peer   -- a LightningModule written the way lightning-hydra-template writes its MNIST
                 module: torchvision Dataset with per-sample transforms, ``DataLoader(shuffle=
                 True)``, torchmetrics objects updated and logged every step with

@@ -52,7 +52,7 @@ EXPERIMENTS = {  # name -> the overrides of one short sweep job
     "fashion": ["experiment=fashion", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
                 "trainer.limit_val_batches=2"],  # fmt: skip
     "polynomial": ["experiment=polynomial", "data.passes_per_epoch=5", "trainer.max_epochs=2"],
-}
+}  # fmt: skip
 LRS = (1e-3, 2e-3, 5e-4)  # what the sweep varies from job to job
 MEAN, STD = 0.2860, 0.3530  # FashionMNISTDataModule's defaults
 
@@ -139,7 +139,7 @@ def instrument(watch: Stopwatch) -> None:
 
 def litlab_job(experiment: str, lr: float, folder: Path, watch: Stopwatch) -> float:
     from litlab.run import run
-    from litlab.runs.sweep_job import run_recorded
+    from litlab.run_folder.sweep_job import run_recorded
 
     began = time.perf_counter()
     with watch.part("other (Lightning's fit/test set-up, callbacks)"):
@@ -400,8 +400,14 @@ def table(results: dict[str, Any]) -> None:
         def cell(x: dict[str, float], unit: str = "") -> str:
             return f"{x['median']:.3f}{unit} [{x['min']:.3f}-{x['max']:.3f}]"
 
-        jobs.add_row(experiment, cell(s["litlab"]), cell(s["lightning"]), cell(s["plain"]),
-                     cell(row["litlab_over_lightning"], "x"), cell(row["litlab_over_plain"], "x"))
+        jobs.add_row(
+            experiment,
+            cell(s["litlab"]),
+            cell(s["lightning"]),
+            cell(s["plain"]),
+            cell(row["litlab_over_lightning"], "x"),
+            cell(row["litlab_over_plain"], "x"),
+        )
     console = Console()
     console.print(jobs)
     parts = Table(title="litlab's job by component, median seconds (exclusive time)")

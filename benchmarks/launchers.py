@@ -68,9 +68,12 @@ def main() -> None:
     summary = {}
     for name, rows in runs.items():
         per_job = [row["s_per_job"] for row in rows]
-        summary[name] = {"s_per_job_median": statistics.median(per_job),
-                         "s_per_job_min": min(per_job), "s_per_job_max": max(per_job),
-                         "in_job_s_median": statistics.median(r["in_job_s"] for r in rows)}
+        summary[name] = {
+            "s_per_job_median": statistics.median(per_job),
+            "s_per_job_min": min(per_job),
+            "s_per_job_max": max(per_job),
+            "in_job_s_median": statistics.median(r["in_job_s"] for r in rows),
+        }
     ratios = [s["s_per_job"] / j["s_per_job"] for s, j in zip(runs["slurm"], runs["joblib"],
                                                                strict=True)]  # fmt: skip
     load = os.getloadavg()

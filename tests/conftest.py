@@ -17,7 +17,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from litlab.data.steps import batches_by_step
+from litlab.multistep.batches import batches_by_step
 
 REPO = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO / "conf"

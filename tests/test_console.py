@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from litlab.console import IGNORED_LOG_MESSAGES, quiet_library_noise
-from litlab.runs.log import LoggedStream
+from litlab.run_folder.log import LoggedStream
 
 from .conftest import REPO, run_folder, run_train
 

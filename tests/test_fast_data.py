@@ -13,10 +13,10 @@ from litlab.data.augment import RandomHorizontalFlip
 from litlab.data.fashion import FashionMNISTDataModule
 from litlab.data.sine import SineDataModule
 from litlab.data.tensor_batches import BatchIndexSampler, TensorBatches, batch_loader
-from litlab.data.training_loader import TrainingLoader
 from litlab.errors import ConfigValueError
 from litlab.models.classifier import Classifier
 from litlab.models.mlp import MLP
+from litlab.multistep.loader import TrainingLoader
 from litlab.run import run
 
 from .conftest import plain_batches, requires_cuda

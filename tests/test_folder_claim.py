@@ -1,4 +1,4 @@
-"""One folder holds one run: the claim on a run or sweep folder (litlab.runs.claim), raced by
+"""One folder holds one run: the claim on a run or sweep folder (litlab.run_folder.claim), raced by
 processes started at the same moment, held by another process, and left by a killed one."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from litlab.runs.claim import CLAIM_FILE, claim, release
+from litlab.run_folder.claim import CLAIM_FILE, claim, release
 
 from .conftest import REPO, train_main
 
 QUICK = ["experiment=polynomial", "data.passes_per_epoch=1", "trainer.max_epochs=1", "logger=none"]
-HOLD = "import sys, time; from pathlib import Path; from litlab.runs.claim import claim; " \
+HOLD = "import sys, time; from pathlib import Path; from litlab.run_folder.claim import claim; " \
     "assert claim(Path(sys.argv[1])); print('held', flush=True); time.sleep(600)"  # fmt: skip
 
 

@@ -15,9 +15,10 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from litlab import run as run_module
 from litlab.data.sine import SineDataModule
-from litlab.data.training_loader import TrainingLoader, TrainingLoop
 from litlab.models.polynomial import Polynomial3
 from litlab.models.regression import RegressionModule
+from litlab.multistep import MultiStepCallback as TrainingLoop
+from litlab.multistep.loader import TrainingLoader
 from litlab.run import build_trainer, run
 
 from .conftest import DATA_DIR, compose_config, requires_cuda

@@ -44,7 +44,7 @@ def test_each_job_gets_its_own_data_and_a_replaced_file_is_read_again(tmp_path):
     raw = tmp_path / "data" / "FashionMNIST" / "raw"
     images = raw / "t10k-images-idx3-ubyte"
     changed = bytearray(images.read_bytes())
-    changed[16:16 + 28 * 28] = bytes(28 * 28)  # the first test image all black
+    changed[16 : 16 + 28 * 28] = bytes(28 * 28)  # the first test image all black
     images.write_bytes(bytes(changed))
     os.utime(images, ns=(time.time_ns(), time.time_ns() + 10**9))
     third = tiny(tmp_path)

@@ -8,14 +8,14 @@ from torch import nn
 
 from litlab.callbacks import TrainingTime
 from litlab.data.sine import SineDataModule
-from litlab.data.training_loader import TrainingLoop
 from litlab.models.classifier import Classifier
 from litlab.models.cnn import CNN
-from litlab.models.epoch_mean import EpochMean
 from litlab.models.functional import stable_softmax
 from litlab.models.mlp import MLP
 from litlab.models.polynomial import Polynomial3
 from litlab.models.regression import RegressionModule
+from litlab.multistep import EpochMean
+from litlab.multistep import MultiStepCallback as TrainingLoop
 
 
 def test_polynomial3_evaluates_the_cubic_with_four_scalar_parameters():

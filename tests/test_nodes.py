@@ -14,9 +14,9 @@ import pytest
 import torch
 from omegaconf import read_write
 
-from litlab.runs.folder import find_run_folders
-from litlab.runs.ranks import rank_name
-from litlab.runs.status import STATUS_FILE, recording_status
+from litlab.run_folder.folder import find_run_folders
+from litlab.run_folder.ranks import rank_name
+from litlab.run_folder.status import STATUS_FILE, recording_status
 from tests.conftest import REPO, compose_config, run_folder
 
 # The polynomial, 10 steps of 200 points in all: per node 100, in one process 200.

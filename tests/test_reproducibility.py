@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from litlab.run import run
-from litlab.runs.record import read_run_record
+from litlab.run_folder.record import read_run_record
 
 from .conftest import DATA_DIR, REPO, compose_config, requires_cuda
 

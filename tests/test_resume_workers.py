@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from litlab import run as run_module
-from litlab.data.training_loader import TrainingLoader
+from litlab.multistep.loader import TrainingLoader
 
 from .conftest import REPO
 from .test_fused_steps import SigtermAfterCall
@@ -32,7 +32,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from litlab.models.fused_steps import FusedStepsModule
+from litlab.multistep import MultiStepModule as FusedStepsModule
 
 
 class Waves(Dataset):

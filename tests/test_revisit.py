@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 
 from litlab.cli import main as litlab_main
 from litlab.errors import UserError
-from litlab.runs.stored_config import as_data, check_targets, compose_config
+from litlab.run_folder.stored_config import as_data, check_targets, compose_config
 
 from .conftest import DATA_DIR, REPO, run_folder, run_train, train_main
 

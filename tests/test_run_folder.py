@@ -17,9 +17,9 @@ import yaml
 from omegaconf import OmegaConf
 
 from litlab.cli import main as litlab
-from litlab.runs.folder import Run
-from litlab.runs.results import write_metrics
-from litlab.runs.sweep_job import run_recorded
+from litlab.run_folder.folder import Run
+from litlab.run_folder.results import write_metrics
+from litlab.run_folder.sweep_job import run_recorded
 
 from .conftest import REPO
 
@@ -179,7 +179,7 @@ def test_a_failed_sweep_job_prints_one_line_and_logs_its_traceback(tmp_path, cap
 
 
 def test_the_guard_of_every_run_and_the_cli_do_not_import_the_optuna_sweeper():
-    code = ("import sys, litlab.runs.guard, litlab.cli; litlab.cli.build_parser(); "
+    code = ("import sys, litlab.run_folder.guard, litlab.cli; litlab.cli.build_parser(); "
             "print(sorted(m for m in sys.modules if 'optuna' in m))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert out.stdout.strip() == "[]", out.stderr

@@ -12,7 +12,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from litlab.cuda_check import NVML_CUDA_CHECK, nvml_loadable
 from litlab.run import run
-from litlab.runs.record import RECORD_FILE, read_run_record
+from litlab.run_folder.record import RECORD_FILE, read_run_record
 
 from .conftest import REPO
 

@@ -17,11 +17,11 @@ from omegaconf import OmegaConf
 
 from litlab.cli import main as litlab
 from litlab.errors import UserError
-from litlab.runs.checkpoints import newest_checkpoint
-from litlab.runs.folder import Run, find_jobs
-from litlab.runs.summary import markdown
-from litlab.runs.summary import write_csv as summary_csv
-from litlab.search.storage import open_storage
+from litlab.run_folder.checkpoints import newest_checkpoint
+from litlab.run_folder.folder import Run, find_jobs
+from litlab.sweeps.search.storage import open_storage
+from litlab.sweeps.summary import markdown
+from litlab.sweeps.summary import write_csv as summary_csv
 
 from .test_run_folder import write_run
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from litlab.runs.diff import config_differences
-from litlab.runs.folder import read_run
-from litlab.runs.status import read_status
+from litlab.cli.diff import config_differences
+from litlab.run_folder.folder import read_run
+from litlab.run_folder.status import read_status
 
 from .conftest import REPO
 

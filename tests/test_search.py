@@ -1,5 +1,5 @@
-"""litlab's Optuna search (litlab.search): the search space, pruning, two workers on one study,
-and Optuna's dashboard on a finished search."""
+"""litlab's Optuna search (litlab.sweeps.search): the search space, pruning, two workers on one
+study, and Optuna's dashboard on a finished search."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import yaml
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from litlab.errors import ConfigValueError
-from litlab.search.space import search_space
+from litlab.sweeps.search.space import search_space
 
 from .conftest import DATA_DIR, run_train, stop_server
 from .test_tensorboard import free_port, get_json, poll
@@ -43,8 +43,8 @@ def test_a_sweep_optuna_cannot_draw_names_its_key():
 def test_the_pruning_callback_reports_each_epoch_and_the_run_ends_pruned(make_cfg, monkeypatch):
     """In-process: the callback as a search's job runs it, on a trial whose pruner stops it."""
     from litlab.run import run
-    from litlab.runs.status import recording_status
-    from litlab.search import pruning
+    from litlab.run_folder.status import recording_status
+    from litlab.sweeps.search import pruning
 
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(
         lower=0.5, n_warmup_steps=1))  # fmt: skip

@@ -1,11 +1,11 @@
-"""``hydra/launcher=slurm`` sizes each job from the run (litlab.runs.slurm): no cluster needed."""
+"""``hydra/launcher=slurm`` sizes each job from the run (litlab.sweeps.slurm): no cluster needed."""
 
 from __future__ import annotations
 
 import pytest
 
 from litlab.errors import UserError
-from litlab.runs.slurm import NEVER, sizes
+from litlab.sweeps.slurm import NEVER, sizes
 
 from .conftest import compose_config
 

@@ -15,10 +15,10 @@ import pytest
 import yaml
 from matplotlib.image import imread
 
-from litlab.runs.folder import find_jobs as read_jobs
-from litlab.runs.history import read_history
-from litlab.runs.sweep import Job, group_jobs
-from litlab.runs.sweep_figure import build_figure
+from litlab.run_folder.folder import find_jobs as read_jobs
+from litlab.run_folder.history import read_history
+from litlab.sweeps.figure import build_figure
+from litlab.sweeps.sweep import Job, group_jobs
 
 from .conftest import REPO, run_train
 from .test_sweeps import sweep_folder

@@ -19,7 +19,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from litlab.cli import main as litlab_main
-from litlab.runs.sweep_job import run_recorded
+from litlab.run_folder.sweep_job import run_recorded
 
 from .conftest import DATA_DIR, REPO, run_train
 

@@ -19,7 +19,7 @@ import yaml
 
 from litlab.cli import summary_alias as summary_main
 from litlab.run import run
-from litlab.runs.sweep_job import run_recorded
+from litlab.run_folder.sweep_job import run_recorded
 
 from .conftest import REPO, compose_config, run_train
 
@@ -253,7 +253,7 @@ def test_optuna_search_runs_trials_and_reports_the_best(tmp_path):
         "-m",
         "hparams_search=fashion_optuna",
         "hydra.sweeper.n_trials=4",
-        "model.optimizer.weight_decay=choice(0.0,-1.0)",  # -1: Adam raises, the trial fails
+        "model.optimizer.weight_decay=choice(0.0,-1.0)",  # -1: refused, the trial fails
         *FASHION_SHORT[1:],
         f"paths.log_dir={tmp_path}",
     )
@@ -265,7 +265,7 @@ def test_optuna_search_runs_trials_and_reports_the_best(tmp_path):
     for row in rows:
         failed = float(row["model.optimizer.weight_decay"]) < 0
         assert row["status"] == ("failed" if failed else "completed")
-        assert ("Invalid weight_decay" in row["error"]) == failed
+        assert ("model.optimizer.weight_decay=-1.0" in row["error"]) == failed
     completed = [row for row in rows if row["status"] == "completed"]
     assert 0 < len(completed) < 4  # TPE seeded by `seed` draws both values in 4 trials
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
@@ -327,7 +327,7 @@ def test_submitit_local_launcher_runs_the_sweep(tmp_path):
 
 
 def test_slurm_launcher_is_sized_from_the_trainer():
-    from litlab.runs.slurm import sizes  # the "auto" sizes (tests/test_slurm_launcher.py)
+    from litlab.sweeps.slurm import sizes  # the "auto" sizes (tests/test_slurm_launcher.py)
 
     cfg = compose_config(["hydra/launcher=slurm", "trainer=ddp", "trainer.strategy=ddp",
                           "trainer.accelerator=gpu", "trainer.devices=4", "trainer.num_nodes=2",

@@ -7,14 +7,14 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from litlab.data.steps import CallBatches
-from litlab.data.training_loader import (
+from litlab.multistep import MultiStepCallback as TrainingLoop
+from litlab.multistep import MultiStepModule as FusedStepsModule
+from litlab.multistep.batches import CallBatches
+from litlab.multistep.loader import (
     StatefulGroupedIterable,
     TrainingLoader,
-    TrainingLoop,
     wrap_training_loader,
 )
-from litlab.models.fused_steps import FusedStepsModule
 
 
 class Pairs(Dataset):

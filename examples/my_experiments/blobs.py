@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset, random_split
 
-from litlab.models.fused_steps import FusedStepsModule
+from litlab.multistep import MultiStepModule
 
 
 class Blobs(Dataset):
@@ -106,7 +106,7 @@ class BlobsClassifier(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
 
 
-class FusedBlobsClassifier(FusedStepsModule):
+class FusedBlobsClassifier(MultiStepModule):
     """The same, with litlab's loop: it says what a batch's loss is, and runs
     steps_per_call optimizer steps per training_step (accumulation and clipping included)."""
 

@@ -12,8 +12,11 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 # ${litlab.rank_folder:...} and ${litlab.if_rank_zero:...} (conf/hydra/default.yaml): registered
 # wherever litlab is imported, which is wherever Hydra resolves a run's folder (train.py, and the
 # launchers' worker processes, which unpickle litlab's Hydra callbacks first).
-from litlab.runs.ranks import register_resolvers  # noqa: E402
+# ${litlab.optuna_direction:...}: the search's direction from optimized_metric_mode.
+from litlab import metric_mode  # noqa: E402
+from litlab.run_folder import ranks  # noqa: E402
 
-register_resolvers()
+ranks.register_resolvers()
+metric_mode.register_resolvers()
 
 __version__ = "0.1.0"

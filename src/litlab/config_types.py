@@ -71,7 +71,7 @@ def target_nodes(node: Any, path: str = "") -> Iterator[tuple[str, DictConfig]]:
             if isinstance(child, DictConfig | ListConfig) and not child._is_missing():
                 if child._is_none() or child._is_interpolation():
                     continue
-                yield from target_nodes(node[key], f"{path}.{key}" if path else str(key))
+                yield from target_nodes(node[key], f"{path}.{key}" if path else str(key))  # type: ignore[str-bytes-safe]  # str keys
     elif isinstance(node, ListConfig):
         for i, item in enumerate(node):
             yield from target_nodes(item, f"{path}[{i}]")
@@ -80,12 +80,12 @@ def target_nodes(node: Any, path: str = "") -> Iterator[tuple[str, DictConfig]]:
 def value_at(node: DictConfig, key: Any, path: str | None = None) -> Any:
     """The resolved value (``???`` and a broken interpolation are the user's to fix)."""
     shown = path or str(key)
-    if node._get_node(key)._is_missing():
+    if node._get_node(key)._is_missing():  # type: ignore[union-attr]  # the key is there
         raise ConfigValueError(shown, "???", "must be set (it has no value)")
     try:
         return node[key]
     except OmegaConfBaseException as error:
-        value = node._get_node(key)._value()
+        value = node._get_node(key)._value()  # type: ignore[union-attr]  # the key is there
         raise ConfigValueError(shown, value, str(error).splitlines()[0]) from None
 
 
@@ -154,7 +154,7 @@ def check_node(path: str, node: DictConfig, target: Any) -> None:
     }  # fmt: skip
     name = getattr(target, "__qualname__", str(target))
     shown_target = f"{getattr(target, '__module__', '')}.{name}".lstrip(".")
-    for key in node:
+    for key in node:  # type: ignore[assignment]  # a str just below
         key = str(key)
         if key.startswith("_"):
             continue
@@ -171,7 +171,7 @@ def check_node(path: str, node: DictConfig, target: Any) -> None:
 
 
 def shown(node: DictConfig, key: Any) -> Any:
-    value = node._get_node(key)._value()
+    value = node._get_node(key)._value()  # type: ignore[union-attr]  # the key is there
     return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
 
 
@@ -260,7 +260,7 @@ def describe(hint: Any) -> str:
         words = [describe(a) for a in kinds if a not in plain] if not (plain or literals) else []
         if literals:
             words.insert(0, "one of " + ", ".join(repr(a) for a in literals))
-        words = [_SIMPLE[a] for a in plain if a is not type(None)] + words
+        words = [_SIMPLE[a] for a in plain if a is not type(None)] + words  # type: ignore[index]  # no None
         if type(None) in plain:
             words.append("null")
         return " or ".join(dict.fromkeys(words))
@@ -284,7 +284,7 @@ def describe(hint: Any) -> str:
 
 def unread_top_level_keys(cfg: DictConfig, switches: set[str]) -> list[str]:
     """Top-level keys that are neither a group, a switch, nor read by an interpolation."""
-    raw = OmegaConf.to_yaml(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))
+    raw = OmegaConf.to_yaml(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))  # type: ignore[misc]  # top-level keys are strs
     unread = []
     for key in cfg:
         key = str(key)

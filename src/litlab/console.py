@@ -10,7 +10,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from litlab.runs.results import to_floats
+from litlab.run_folder.results import to_floats
 from litlab.tensorboard import config_dict
 
 

@@ -6,7 +6,7 @@ composed config is still in the TEXT tab (``run/config``) and in ``.hydra/config
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -80,7 +80,7 @@ def run_hparams(cfg: DictConfig) -> dict[str, bool | int | float | str]:
     overrides: list[str] = []
     if HydraConfig.initialized():
         hydra = HydraConfig.get()
-        choices = OmegaConf.to_container(hydra.runtime.choices)
+        choices = cast(dict[str, Any], OmegaConf.to_container(hydra.runtime.choices))
         overrides = list(hydra.overrides.task)
     hparams: dict[str, Any] = {}
     for key in (*GROUPS, *KNOBS, *override_keys(overrides)):

@@ -51,7 +51,7 @@ def labelled_grid(
     draw = ImageDraw.Draw(canvas)
     for i, (image, caption) in enumerate(zip(images, captions, strict=True)):
         left, top = (i % columns) * cell_w, (i // columns) * cell_h
-        tile = Image.fromarray(to_grey(image), "L").resize((side, side), Image.NEAREST)
+        tile = Image.fromarray(to_grey(image), "L").resize((side, side), Image.NEAREST)  # type: ignore[attr-defined]  # Resampling.NEAREST
         canvas.paste(tile.convert("RGB"), (left + (cell_w - side) // 2, top + 2))
         draw.multiline_text(
             (left + cell_w // 2, top + side + 4), caption, fill=BLACK, font=size,

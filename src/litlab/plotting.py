@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from itertools import pairwise
+from typing import Any
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -16,7 +17,9 @@ from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator
 
 PLAIN = FuncFormatter(lambda value, _: f"{value:g}")  # 20, 300 rather than 2×10¹, 3×10²
 TITLE_CHARS = 44  # a longer title runs past the edge of a 5-inch panel
-CROSS = dict(marker="x", color="black", markersize=9, markeredgewidth=2, linestyle="none")
+CROSS: dict[str, Any] = dict(
+    marker="x", color="black", markersize=9, markeredgewidth=2, linestyle="none"
+)
 FOOT = 0.04  # where crosses sit without a value: this far up the axis
 LINE_STYLES, MARKERS = ["-", "--", ":", "-."], ["o", "s", "^", "D", "v", "P"]
 VALUE_DECADES_FOR_LOG = 1.0  # values on the x axis (learning rates): a log axis from one on
@@ -103,7 +106,7 @@ def line_styles(values: Sequence[str], name: str) -> tuple[dict[str, tuple[str, 
     (none for a single value)."""
     styles = {v: (LINE_STYLES[i % len(LINE_STYLES)], MARKERS[i % len(MARKERS)])
               for i, v in enumerate(dict.fromkeys(values))}  # fmt: skip
-    handles = [Line2D([], [], color="grey", linestyle=style, marker=marker, label=f"{name}={v}")
+    handles = [Line2D([], [], color="grey", linestyle=style, marker=marker, label=f"{name}={v}")  # type: ignore[arg-type]
                for v, (style, marker) in styles.items()]  # fmt: skip
     return styles, handles if len(styles) > 1 else []
 

@@ -15,11 +15,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from litlab.console import print_config, print_summary, quiet_library_noise
 from litlab.cuda_check import drop_nvml_check_without_driver
-from litlab.data.training_loader import TrainingLoop
 from litlab.errors import ConfigValueError, UserError
-from litlab.models.fused_steps import FusedStepsModule
-from litlab.runs.results import write_metrics
-from litlab.runs.sweep_job import is_multirun
+from litlab.multistep import MultiStepCallback, MultiStepModule
+from litlab.run_folder.results import write_metrics
+from litlab.run_folder.sweep_job import is_multirun
 from litlab.seeding import resolve_seed, seed_run
 from litlab.tensorboard import log_run_summary
 from litlab.trackers import log_run_params, log_tracker_summary
@@ -44,7 +43,7 @@ def instantiate_group(cfg: DictConfig, group: str) -> list[Any]:
     return [build(cfg, f"{group}.{name}") for name, entry in entries.items() if entry is not None]
 
 
-# The trainer's keys a FusedStepsModule's loop takes over from Lightning, and Lightning's values
+# The trainer's keys a MultiStepModule's loop takes over from Lightning, and Lightning's values
 # then (it refuses others under manual optimization).
 LIGHTNING_LOOP_OFF = dict(
     accumulate_grad_batches=1, gradient_clip_val=None, gradient_clip_algorithm=None
@@ -52,32 +51,40 @@ LIGHTNING_LOOP_OFF = dict(
 LOOP_KEYS = tuple(LIGHTNING_LOOP_OFF)
 
 
-def runs_own_steps(cfg: DictConfig) -> bool:
-    """Whether ``cfg.model`` is a module that runs its optimizer steps itself
-    (``FusedStepsModule``): Lightning's accumulation and clipping are then off."""
+def runs_own_steps(cfg: DictConfig, model: L.LightningModule | None = None) -> bool:
+    """Whether the model runs its optimizer steps itself (``MultiStepModule``): Lightning's
+    accumulation and clipping are then off. Asked of the built model; a caller that builds a
+    trainer without one (a benchmark, a test of the trainer alone) is answered from the class
+    ``cfg.model`` names, which nothing instantiates."""
+    if model is not None:
+        return isinstance(model, MultiStepModule)
     target = OmegaConf.select(cfg, "model._target_")
     try:
-        return isinstance(target, str) and issubclass(get_class(target), FusedStepsModule)
+        return isinstance(target, str) and issubclass(get_class(target), MultiStepModule)
     except (ImportError, ValueError):  # not a class: building it says what is wrong
         return False
 
 
-def build_trainer(cfg: DictConfig, **overrides: Any) -> L.Trainer:
+def build_trainer(
+    cfg: DictConfig, model: L.LightningModule | None = None, **overrides: Any
+) -> L.Trainer:
     """Lightning's Trainer from ``cfg.trainer`` (``overrides`` replace its arguments), with the
-    training loader wrapped (``TrainingLoop``: resumable, and grouped into calls of
-    ``steps_per_call`` steps for a ``FusedStepsModule``).
+    training loader wrapped (``MultiStepCallback``: resumable, and grouped into calls of
+    ``steps_per_call`` steps for a ``MultiStepModule``).
 
     ``trainer.accumulate_grad_batches`` and ``trainer.gradient_clip_*`` are the one place to
     set them, for any module: a module with automatic optimization gets them from Lightning; a
-    ``FusedStepsModule`` runs its steps itself (manual optimization, where Lightning refuses
-    both), so ``TrainingLoop`` has the loader group the batches of each step and the module
-    clip, and Lightning's are off."""
+    ``MultiStepModule`` runs its steps itself (manual optimization, where Lightning refuses
+    both), so ``MultiStepCallback`` has the loader group the batches of each step and hands the
+    module the clipping, and Lightning's are off. The callback comes first, so that it has
+    set the module up before any other callback's ``setup`` reads it (``RunRecord``)."""
     callbacks = overrides.pop("callbacks", None)
     if callbacks is None:
         callbacks = instantiate_group(cfg, "callbacks")
-    own_steps = runs_own_steps(cfg)
+    own_steps = runs_own_steps(cfg, model)
     loop = {key: OmegaConf.select(cfg, f"trainer.{key}") for key in LOOP_KEYS if own_steps}
-    overrides["callbacks"] = [*callbacks, TrainingLoop(cfg.get("steps_per_call", 1), **loop)]
+    multistep = MultiStepCallback(cfg.get("steps_per_call", 1), **loop)
+    overrides["callbacks"] = [multistep, *callbacks]
     if "logger" not in overrides:
         overrides["logger"] = instantiate_group(cfg, "logger") or False
     if own_steps:
@@ -109,7 +116,7 @@ def check_nothing_missing(cfg: DictConfig) -> None:
     """A mandatory value (``???``) left unset is the user's to give: one line naming it, before
     anything reads it (omegaconf's traceback otherwise, or, in a ``_partial_`` node, a class's
     default taken silently)."""
-    mine = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])  # Hydra's: its own
+    mine = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])  # type: ignore[misc]  # Hydra's: its own
     missing = list(missing_keys(OmegaConf.to_container(mine, resolve=False)))
     if missing:
         keys = ", ".join(missing)
@@ -130,7 +137,7 @@ def prepare(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, 
     datamodule: L.LightningDataModule = build(cfg, "data")
     model: L.LightningModule = build(cfg, "model")
     check_checkpoint_fits(cfg, model)  # before the trainer, any data or any training
-    return datamodule, model, build_trainer(cfg)
+    return datamodule, model, build_trainer(cfg, model)
 
 
 def run(cfg: DictConfig) -> float | None:

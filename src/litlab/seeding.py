@@ -22,7 +22,7 @@ def draw_seed() -> int:
     """A fresh seed; DDP worker processes take the one rank 0 drew (Lightning passes it on in
     ``PL_GLOBAL_SEED``), so that all ranks start from the same seed."""
     inherited = os.environ.get("PL_GLOBAL_SEED")
-    if rank_zero_only.rank > 0 and inherited is not None:
+    if rank_zero_only.rank > 0 and inherited is not None:  # type: ignore[attr-defined]  # set by Lightning
         return int(inherited)
     return secrets.randbelow(MAX_SEED + 1)
 

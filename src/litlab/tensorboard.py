@@ -19,8 +19,8 @@ from torch.utils.tensorboard._pytorch_graph import graph as traced_graph
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from litlab.hparams import run_hparams
-from litlab.runs.record import read_run_record
-from litlab.runs.results import to_floats
+from litlab.run_folder.record import read_run_record
+from litlab.run_folder.results import to_floats
 
 
 def tensorboard_logger(trainer: L.Trainer) -> loggers.TensorBoardLogger | None:
@@ -31,7 +31,7 @@ def tensorboard_logger(trainer: L.Trainer) -> loggers.TensorBoardLogger | None:
 def config_dict(cfg: DictConfig) -> dict[str, Any]:
     """The composed config as plain values, without Hydra's own node."""
     return {
-        key: OmegaConf.to_container(cfg[key], resolve=True)
+        key: OmegaConf.to_container(cfg[key], resolve=True)  # type: ignore[misc]  # str keys
         if OmegaConf.is_config(cfg[key])
         else cfg[key]
         for key in cfg
@@ -63,10 +63,10 @@ def log_hparams_session(
     folder = Path(log_dir) / HPARAMS_RUN
     writer = SummaryWriter(log_dir=str(folder))
     try:
-        writer.file_writer.add_summary(start, step)
+        writer.file_writer.add_summary(start, step)  # type: ignore[attr-defined]  # made at init
         for name, value in final.items():
             writer.add_scalar(name, value, step)
-        writer.file_writer.add_summary(end, step)
+        writer.file_writer.add_summary(end, step)  # type: ignore[attr-defined]  # made at init
     finally:
         writer.close()
     return folder
@@ -149,7 +149,8 @@ class TensorBoardLogger(loggers.TensorBoardLogger):
         super().__init__(*args, **kwargs)
         self.graph_logged = False
 
-    def log_graph(self, model: L.LightningModule, input_array: Any = None) -> None:
+    def log_graph(self, model: L.LightningModule, input_array: Any = None) -> None:  # type: ignore[override]
+        # narrower than the base's Module: Lightning passes its LightningModule
         if self.graph_logged:
             return
         writer = self.experiment

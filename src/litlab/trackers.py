@@ -19,8 +19,8 @@ from lightning.pytorch import loggers
 from omegaconf import DictConfig, OmegaConf
 
 from litlab.hparams import run_hparams
-from litlab.runs.record import RECORD_FILE
-from litlab.runs.results import to_floats
+from litlab.run_folder.record import RECORD_FILE
+from litlab.run_folder.results import to_floats
 
 
 class MLFlowLogger(loggers.MLFlowLogger):

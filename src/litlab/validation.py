@@ -5,54 +5,35 @@ from __future__ import annotations
 import inspect
 import os
 import zipfile
-from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import torch
 from hydra.utils import get_object
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from litlab.config_types import check_types, warn_unread
 from litlab.errors import ConfigValueError, UserError
-from litlab.runs.folder import Run, config_changes
+from litlab.run_folder.folder import Run, config_changes
+from litlab.value_rules import (  # noqa: F401 - the rules' old home: litlab.validation.<RULE>
+    AT_LEAST_ONE,
+    CLIP_ALGORITHM,
+    DROPOUT,
+    HIDDEN_SIZES,
+    MIN_OR_MAX,
+    NOT_NEGATIVE,
+    NOT_NEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    PROBABILITY,
+    Rule,
+    check_rules,
+)
 
 CUDA_ACCELERATORS = ("gpu", "cuda")
 # ckpt_path values Lightning resolves itself rather than reading a file.
 LIGHTNING_CKPT_NAMES = ("best", "last", "hpc", "registry")
 
-
-@dataclass(frozen=True)
-class Rule:
-    """A value's allowed range, with the words the error message uses for it."""
-
-    requirement: str
-    holds: Callable[[Any], bool]
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-POSITIVE = Rule("must be a number > 0", lambda v: _number(v) and v > 0)
-POSITIVE_INT = Rule("must be a whole number > 0", lambda v: _integer(v) and v > 0)
-AT_LEAST_ONE = Rule("must be a whole number >= 1", lambda v: _integer(v) and v >= 1)
-NOT_NEGATIVE_INT = Rule("must be a whole number >= 0", lambda v: _integer(v) and v >= 0)
-DROPOUT = Rule("must be a probability in [0, 1)", lambda v: _number(v) and 0 <= v < 1)
-MIN_OR_MAX = Rule("must be min or max", lambda v: v in ("min", "max"))
-NOT_NEGATIVE = Rule("must be a number >= 0", lambda v: _number(v) and v >= 0)
-PROBABILITY = Rule("must be a number in [0, 1]", lambda v: _number(v) and 0 <= v <= 1)
-CLIP_ALGORITHM = Rule("must be norm or value", lambda v: v in ("norm", "value"))
-HIDDEN_SIZES = Rule(
-    "must be a list of whole numbers > 0",
-    lambda v: isinstance(v, ListConfig | list | tuple) and all(_integer(h) and h > 0 for h in v),
-)
 
 # key -> its rule. Keys an experiment does not have are skipped; None means "not set". A limit
 # that belongs to one class is checked by that class (e.g. data.val_size by the Fashion module).
@@ -82,17 +63,9 @@ RULES: dict[str, Rule] = {
 # Folders a run reads or writes: an existing file there, or no way to create one, is refused.
 FOLDER_KEYS = ("paths.data_dir", "paths.log_dir")
 
-_ABSENT = object()
-
 
 def check_values(cfg: DictConfig, rules: dict[str, Rule] = RULES) -> None:
-    for key, rule in rules.items():
-        value = OmegaConf.select(cfg, key, default=_ABSENT)
-        if value is _ABSENT or value is None:
-            continue
-        if not rule.holds(value):
-            shown = OmegaConf.to_container(value) if isinstance(value, ListConfig) else value
-            raise ConfigValueError(key, shown, rule.requirement)
+    check_rules(cfg, rules)
 
 
 def check_accelerator(cfg: DictConfig) -> None:
@@ -144,7 +117,7 @@ def check_data_arguments(cfg: DictConfig) -> None:
             why = f"{node._target_} takes no argument {key!r}"
             if key in PRESET_DATA_KEYS:
                 why += f" ({PRESET_DATA_KEYS[key]})"
-            raise ConfigValueError(f"data.{key}", node._get_node(key)._value(), why)
+            raise ConfigValueError(f"data.{key}", node._get_node(key)._value(), why)  # type: ignore[str-bytes-safe,union-attr]
 
 
 def check_folders(cfg: DictConfig, keys: tuple[str, ...] = FOLDER_KEYS) -> None:
@@ -228,7 +201,7 @@ def _origin(cfg: DictConfig, ckpt_path: str) -> str:
         if theirs.get("name") != cfg.get("name"):
             return f" (the checkpoint is from a {theirs.get('name')} run, the config is {cfg.name})"
         new = OmegaConf.to_container(cfg.model, resolve=True)
-        keys = [key for key in sorted(config_changes(old, new, "model."))
+        keys = [key for key in sorted(config_changes(old, new, "model."))  # type: ignore[arg-type]  # dicts
                 if not key.startswith(("model.optimizer", "model.scheduler"))]  # fmt: skip
         return f" ({', '.join(keys)})" if keys else ""
     return ""

@@ -19,8 +19,8 @@ from omegaconf import OmegaConf
 from sqlalchemy import create_engine, text
 
 from litlab.errors import UserError
-from litlab.search.storage import StudyLock, lock_key, open_storage
-from litlab.search.workers import SWEEP_ATTR, WORKERS_ATTR, worker_seed
+from litlab.sweeps.search.storage import StudyLock, lock_key, open_storage
+from litlab.sweeps.search.workers import SWEEP_ATTR, WORKERS_ATTR, worker_seed
 from tests.conftest import REPO, stop_server
 from tests.engines.postgres import postgres_server  # noqa: F401  (the session fixture)
 from tests.test_tensorboard import free_port, get_json, poll

@@ -98,8 +98,10 @@ def up(folder: str | Path, timeout: float = 60) -> Postgres:
         folder.chmod(0o755)
     _as_owner([_binary("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
                "--no-sync", "--encoding=UTF8"])  # fmt: skip
-    options = (f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off "
-               "-c synchronous_commit=off -c full_page_writes=off")  # a throwaway: no syncs
+    options = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off"
+    )  # a throwaway: no syncs
     _as_owner([_binary("pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"),
                "-o", options, "-w", "-t", str(int(timeout)), "start"])  # fmt: skip
     pid = int((data / "postmaster.pid").read_text().split()[0])

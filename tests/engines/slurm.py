@@ -24,8 +24,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-BINARIES = ("munged", "mungekey", "slurmctld", "slurmd", "sinfo", "sbatch", "scontrol", "squeue",
-            "scancel")
+BINARIES = (
+    "munged",
+    "mungekey",
+    "slurmctld",
+    "slurmd",
+    "sinfo",
+    "sbatch",
+    "scontrol",
+    "squeue",
+    "scancel",
+)
 INSTALL = "apt-get install slurm-wlm munge"
 PARTITION = "litlab"
 # written into the folder: which processes to stop
@@ -146,7 +155,7 @@ PartitionName={PARTITION} Nodes={self.node} Default=YES MaxTime=INFINITE State=U
         subprocess.run([_binary("munged"), "--force", f"--socket={f}/munge/munge.socket.2",
                         f"--key-file={key}", f"--pid-file={f}/munged.pid",
                         f"--log-file={f}/munged.log", f"--seed-file={f}/munged.seed"],
-                       check=True, stdout=logs, stderr=logs)  # fmt: skip (munged forks itself)
+                       check=True, stdout=logs, stderr=logs)  # fmt: skip # munged forks itself
         env = {**os.environ, **self.env}
         for daemon in ("slurmctld", "slurmd"):
             extra = ["-i"] if daemon == "slurmctld" else ["-N", self.node]

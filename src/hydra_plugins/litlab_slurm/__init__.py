@@ -1,9 +1,9 @@
 """litlab's SLURM launcher (``hydra/launcher=slurm``, ``conf/hydra/launcher/slurm.yaml``) under
 the names Hydra accepts: its config schema in Hydra's config store, the class in a module under
-``hydra_plugins``. The code is in ``litlab.runs.slurm``."""
+``hydra_plugins``. The code is in ``litlab.sweeps.slurm``."""
 
 try:  # with the sweeps extra (hydra-submitit-launcher) installed
-    from litlab.runs import slurm
+    from litlab.sweeps import slurm
 except ImportError:  # pragma: no cover - without it, hydra/launcher=slurm is not offered
     slurm = None  # type: ignore[assignment]
 
@@ -16,4 +16,4 @@ if slurm is not None:
     )  # fmt: skip
 
     class SlurmLauncher(slurm.SlurmLauncher):
-        """See ``litlab.runs.slurm.SlurmLauncher``."""
+        """See ``litlab.sweeps.slurm.SlurmLauncher``."""

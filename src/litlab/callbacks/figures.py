@@ -35,7 +35,7 @@ class TestPredictionFigures(L.Callback):
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.confusion = None
         if tensorboard_logger(trainer) is not None:
-            self.class_names = list(trainer.datamodule.classes)
+            self.class_names = list(trainer.datamodule.classes)  # type: ignore[attr-defined]  # set by Lightning's data connector, undeclared on Trainer
             num_classes = len(self.class_names)
             self.confusion = MulticlassConfusionMatrix(num_classes).to(pl_module.device)
         self.wrong = []

@@ -14,14 +14,13 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 
 from litlab.callbacks.reporting import ProgressBar
+from litlab.run_folder.sweep_job import is_multirun
 
 SHOWN = ("train/loss", "val/loss", "val/acc")  # the metrics on a job's line, when logged
 
 
 def parallel_job() -> int | None:
     """This job's number if it runs beside other jobs of its multirun, else None."""
-    from litlab.runs.sweep_job import is_multirun
-
     if not is_multirun():
         return None
     hydra = HydraConfig.get()

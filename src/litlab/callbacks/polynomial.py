@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import lightning as L
 import numpy as np
 import torch
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -33,7 +36,7 @@ class LeastSquaresReference(L.Callback):
         self.canvas: FigureCanvasAgg | None = None  # the figure, built at the first picture
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        dataset = trainer.datamodule.dataset
+        dataset = trainer.datamodule.dataset  # type: ignore[attr-defined]  # set by Lightning's data connector, undeclared on Trainer
         self.x, self.y = dataset.x.cpu(), dataset.y.cpu()  # for the figure
         self.coefficients, self.reference_mse = least_squares_cubic(self.x, self.y)
         self.reference_curve = cubic(self.coefficients, self.x)
@@ -60,8 +63,8 @@ class LeastSquaresReference(L.Callback):
             return
         ratio = trainer.callback_metrics.get("train/mse_ratio", torch.tensor(float("nan")))
         print(
-            f"\nlearned:       {pl_module.net.string()}\n"
-            f"least squares: {format_cubic(self.coefficients)}  (MSE {self.reference_mse:.6f})\n"
+            f"\nlearned:       {pl_module.net.string()}\n"  # type: ignore[operator,union-attr]  # a Cubic
+            f"least squares: {format_cubic(self.coefficients)}  (MSE {self.reference_mse:.6f})\n"  # type: ignore[arg-type]  # set at fit start
             f"train/mse_ratio = {float(ratio):.4f}  (1.0 is the best a cubic can do)"
         )
 
@@ -76,7 +79,7 @@ class LeastSquaresReference(L.Callback):
 
     def draw(self, trainer: L.Trainer, learned: torch.Tensor) -> None:
         pixels = self.picture(learned.cpu(), trainer.global_step)
-        writer = tensorboard_logger(trainer).experiment._get_file_writer()
+        writer = tensorboard_logger(trainer).experiment._get_file_writer()  # type: ignore[union-attr]  # will_draw
         writer.add_summary(image_summary("fit/polynomial", pixels), trainer.global_step)
         self.drawn_at_step = trainer.global_step
 
@@ -86,7 +89,7 @@ class LeastSquaresReference(L.Callback):
         if self.canvas is None:
             self.canvas, self.learned_line = self.figure(learned)
         self.learned_line.set_ydata(learned.numpy())
-        ax = self.learned_line.axes
+        ax = cast(Axes, self.learned_line.axes)  # the figure's one Axes
         ax.relim()  # the y range follows the curves, as a new figure's would
         ax.autoscale_view()
         ax.set_title(f"after {step} steps")

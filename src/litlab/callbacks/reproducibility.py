@@ -3,7 +3,7 @@
 Lightning's checkpoints hold the weights, the optimizer, the loops and the data module's state
 (our data modules put their shuffling order there), but not the global RNGs that dropout,
 weight noise or augmentation draw from: ``RunRecord`` adds them, and writes the run's
-``run_record.json`` (``litlab.runs.record``).
+``run_record.json`` (``litlab.run_folder.record``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 
-from litlab.runs.record import (
+from litlab.run_folder.record import (
     EFFECTIVE_BATCH_SIZE_METRIC,
     RECORD_FILE,
     build_run_record,

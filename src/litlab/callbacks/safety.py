@@ -15,8 +15,8 @@ from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from litlab.errors import TrainingDiverged
-from litlab.runs.sources import config_dir_args, config_dirs_in_force
-from litlab.runs.sweep_job import is_multirun
+from litlab.run_folder.sources import config_dir_args, config_dirs_in_force
+from litlab.run_folder.sweep_job import is_multirun
 
 INTERRUPTIONS = (KeyboardInterrupt, SIGTERMException)
 
@@ -139,7 +139,7 @@ class TrainingGuard(L.Callback):
     ) -> None:
         if trainer.state.fn != "fit":  # a test writes no checkpoint: nothing to say
             return
-        note = resume_note(checkpoint, checkpoint_dir(trainer), trainer.ckpt_path)
+        note = resume_note(checkpoint, checkpoint_dir(trainer), trainer.ckpt_path)  # type: ignore[arg-type]  # loading: set
         if note:
             rank_zero_info(note)
 

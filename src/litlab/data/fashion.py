@@ -23,6 +23,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.data import AttributeDict
 from torch.utils.data import DataLoader, Dataset, Subset, random_split
 from torchvision import transforms
 from torchvision.datasets import FashionMNIST
@@ -30,7 +31,6 @@ from torchvision.datasets import FashionMNIST
 from litlab.data.fashion_cache import test_tensors, train_val_tensors
 from litlab.data.fashion_files import DEBIAN_DIR, ensure_fashion_mnist, raw_folder
 from litlab.data.spawn_safe import SpawnSafeGenerator
-from litlab.data.steps import CallBatches, StepBatches
 from litlab.data.tensor_batches import TensorBatches, batch_loader
 from litlab.errors import ConfigValueError
 
@@ -70,6 +70,8 @@ class FashionMNISTDataModule(SpawnSafeGenerator, L.LightningDataModule):
     ``litlab.data.augment``), on either path.
     """
 
+    hparams: AttributeDict  # save_hyperparameters() makes it one; Lightning types it a Mapping
+
     def __init__(
         self,
         data_dir: str | Path = "data",
@@ -94,7 +96,7 @@ class FashionMNISTDataModule(SpawnSafeGenerator, L.LightningDataModule):
         self.classes = CLASSES  # names of labels 0-9 (the test figures' titles)
         self.augment = augment
         # The training order's generator; the training loader keeps its state in checkpoints
-        # (litlab.data.training_loader).
+        # (litlab.multistep.loader).
         self.generator = torch.Generator().manual_seed(seed)
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
@@ -114,7 +116,7 @@ class FashionMNISTDataModule(SpawnSafeGenerator, L.LightningDataModule):
     def _split(self, dataset: Dataset) -> list[Subset]:
         """55k/5k by a generator seeded from ``seed``: the same split on both paths."""
         split = torch.Generator().manual_seed(self.hparams.seed)
-        sizes = [len(dataset) - self.hparams.val_size, self.hparams.val_size]
+        sizes = [len(dataset) - self.hparams.val_size, self.hparams.val_size]  # type: ignore[arg-type]
         return random_split(dataset, sizes, generator=split)
 
     def _device(self) -> torch.device:
@@ -145,7 +147,7 @@ class FashionMNISTDataModule(SpawnSafeGenerator, L.LightningDataModule):
     def _loader(self, dataset: Dataset | None, batch_size: int, **kwargs: Any) -> DataLoader:
         workers = self.hparams.num_workers
         return DataLoader(
-            dataset,
+            dataset,  # type: ignore[arg-type]  # set up by now
             batch_size=batch_size,
             num_workers=workers,
             pin_memory=self.hparams.pin_memory,
@@ -178,20 +180,13 @@ class FashionMNISTDataModule(SpawnSafeGenerator, L.LightningDataModule):
         return self._eval_loader(self.test_set)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """Augments training batches where they already are (on the GPU when training there):
-        a call's gathered images at once, or each of its batches, or one batch."""
+        """Augments training batches where they already are (on the GPU when training there).
+        Each batch is an (images, labels) pair as this module's loaders yield it (the training
+        loader's wrapper hands over a call's batches one by one: ``litlab.multistep``)."""
         trainer = self.trainer
         if self.augment is None or trainer is None or not trainer.training:
             return batch
         if isinstance(batch, torch.Tensor):  # the model summary's example input, not a batch
             return batch
-        if isinstance(batch, StepBatches):
-            (images, labels), steps = batch
-            return StepBatches((self.augment(images), labels), steps)
-        if isinstance(batch, CallBatches):
-            return CallBatches([self._augmented(b) for b in batch.batches], batch.steps)
-        return self._augmented(batch)
-
-    def _augmented(self, batch: Any) -> Any:
         images, labels = batch
         return self.augment(images), labels

@@ -81,7 +81,7 @@ def _train_val(
 ) -> tuple[PrivateCopies, PrivateCopies]:
     full = normalised(images, labels, mean, std)
     split = torch.Generator().manual_seed(seed)  # the split of FashionMNISTDataModule._split
-    subsets = random_split(range(len(full)), [len(full) - val_size, val_size], generator=split)
+    subsets = random_split(range(len(full)), [len(full) - val_size, val_size], generator=split)  # type: ignore[arg-type,var-annotated]  # noqa: E501 - a range is a sequence
     rows = (full.rows(torch.tensor(subset.indices)) for subset in subsets)
     return tuple(PrivateCopies(part) for part in rows)  # type: ignore[return-value]
 

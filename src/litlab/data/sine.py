@@ -6,6 +6,7 @@ import math
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.data import AttributeDict
 from torch.utils.data import DataLoader
 
 from litlab.data.spawn_safe import SpawnSafeGenerator
@@ -33,12 +34,14 @@ class SineDataset(TensorBatches):
 
 class SineDataModule(SpawnSafeGenerator, L.LightningDataModule):
     """Shuffles with its own seeded generator, so the batch order depends on ``seed`` alone
-    (the training loader keeps its state in checkpoints: ``litlab.data.training_loader``).
+    (the training loader keeps its state in checkpoints: ``litlab.multistep.loader``).
 
     ``passes_per_epoch`` makes one Lightning epoch several passes over the points (reshuffled
     each pass): Lightning's fixed cost per epoch dwarfs 10 steps of a cubic, so long epochs make
     the same number of steps much cheaper.
     """
+
+    hparams: AttributeDict  # save_hyperparameters() makes it one; Lightning types it a Mapping
 
     def __init__(
         self,

@@ -60,7 +60,7 @@ class BatchIndexSampler(Sampler[BatchIndex]):
 
     Shuffled: a fresh permutation per pass, drawn from ``generator``, so the order depends on
     the seed alone (the training loader keeps its state in checkpoints:
-    ``litlab.data.training_loader``). The permutation is moved to ``device`` once per pass, so
+    ``litlab.multistep.loader``). The permutation is moved to ``device`` once per pass, so
     that batches of data held on a GPU are gathered there. Unshuffled: contiguous slices (views,
     no copy). ``len()`` is the number of batches per epoch, as Lightning needs.
     """
@@ -100,13 +100,17 @@ def batch_loader(
     passes: int = 1,
 ) -> DataLoader:
     """A ``DataLoader`` over whole batches of ``dataset`` (in the main process, on its device),
-    shuffled from ``generator`` if asked. For training, ``litlab.data.training_loader`` groups
+    shuffled from ``generator`` if asked. For training, ``litlab.multistep.loader`` groups
     its batches into calls of several optimizer steps, each call still one gather."""
     sampler = BatchIndexSampler(
         len(dataset), batch_size, shuffle, generator, passes, device=dataset.device
     )
     return DataLoader(
-        dataset, sampler=sampler, batch_size=None, generator=generator, collate_fn=as_gathered
+        dataset,
+        sampler=sampler,
+        batch_size=None,
+        generator=generator,
+        collate_fn=as_gathered,  # type: ignore[arg-type]
     )
 
 

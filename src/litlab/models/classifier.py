@@ -9,21 +9,20 @@ import torch
 from torch import nn
 from torchmetrics import MaxMetric
 
-from litlab.models.epoch_mean import EpochMean
 from litlab.models.functional import example_input, stable_softmax
-from litlab.models.fused_steps import FusedStepsModule
+from litlab.multistep import EpochMean, MultiStepModule, refuse_module_clipping
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 STAGES = ("train", "val", "test")
 
 
-class Classifier(FusedStepsModule):
+class Classifier(MultiStepModule):
     """Cross-entropy on logits, accuracy, and a running best of ``val/acc``.
 
     Built for a cheap step: nothing is logged or synchronised per step (see ``batch_loss``),
     so the step costs what the network and the optimizer cost; ``training_step`` runs several
-    optimizer steps per call (``FusedStepsModule``).
+    optimizer steps per call (``MultiStepModule``).
     """
 
     def __init__(
@@ -33,14 +32,24 @@ class Classifier(FusedStepsModule):
         scheduler: SchedulerFactory | None = None,
         label_smoothing: float = 0.0,
         example_input_shape: Sequence[int] | None = None,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str | None = None,
+        gradient_clip_val: None = None,  # trainer.gradient_clip_val now; None: old checkpoints
+        gradient_clip_algorithm: None = None,
         compile: bool = False,
     ) -> None:
-        super().__init__(gradient_clip_val, gradient_clip_algorithm)
+        refuse_module_clipping(gradient_clip_val, gradient_clip_algorithm)
+        super().__init__()
         # Plain values only: checkpoints must load with torch.load(weights_only=True). The whole
         # Hydra config, optimizer included, is logged with every run anyway.
-        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler", "example_input_shape"])
+        self.save_hyperparameters(
+            ignore=[
+                "net",
+                "optimizer",
+                "scheduler",
+                "example_input_shape",
+                "gradient_clip_val",
+                "gradient_clip_algorithm",
+            ]
+        )
         # Lightning traces it for TensorBoard's graph and the model summary's in/out sizes.
         self.example_input_array = example_input(example_input_shape)
         self.net = net
@@ -78,15 +87,15 @@ class Classifier(FusedStepsModule):
         logits = self.net(x)  # the network itself: one module call less a step
         loss = self.loss_fn(logits, y)
         predicted = logits.argmax(-1)
-        self.metrics[f"{stage}/loss"].update(loss, len(y))
-        self.metrics[f"{stage}/acc"].update((predicted == y).float().mean(), len(y))
+        self.metrics[f"{stage}/loss"].update(loss, len(y))  # type: ignore[operator]  # a ModuleDict item is typed Module: torchmetrics' own method
+        self.metrics[f"{stage}/acc"].update((predicted == y).float().mean(), len(y))  # type: ignore[operator]
         return loss, predicted
 
     def _log_epoch(self, stage: str) -> dict[str, torch.Tensor]:
         """Logs ``<stage>/loss`` and ``<stage>/acc`` for the epoch, and returns them."""
         values = {}
         for name in (f"{stage}/loss", f"{stage}/acc"):
-            values[name] = self.metrics[name].compute()
+            values[name] = self.metrics[name].compute()  # type: ignore[operator]  # a ModuleDict item is typed Module: torchmetrics' own method
             self.log(name, values[name])
         return values
 
@@ -116,7 +125,8 @@ class Classifier(FusedStepsModule):
         x = batch[0] if isinstance(batch, list | tuple) else batch
         return stable_softmax(self(x), dim=-1)
 
-    def configure_optimizers(self) -> dict[str, Any]:
+    def configure_optimizers(self) -> dict[str, Any]:  # type: ignore[override]  # Lightning's
+        # return type lists the dict forms as OptimizerLRSchedulerConfig only, not dict[str, Any]
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return {"optimizer": optimizer}

@@ -7,27 +7,27 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from litlab.models.epoch_mean import EpochMean
 from litlab.models.functional import example_input
-from litlab.models.fused_steps import FusedStepsModule
+from litlab.multistep import EpochMean, MultiStepModule, refuse_module_clipping
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
 
-class RegressionModule(FusedStepsModule):
+class RegressionModule(MultiStepModule):
     """Minimises ``MSELoss(reduction="mean")``; the optimizer comes from the config as a partial.
-    ``training_step`` runs several optimizer steps per call (``FusedStepsModule``)."""
+    ``training_step`` runs several optimizer steps per call (``MultiStepModule``)."""
 
     def __init__(
         self,
         net: nn.Module,
         optimizer: OptimizerFactory,
         example_input_shape: Sequence[int] | None = None,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str | None = None,
+        gradient_clip_val: None = None,  # trainer.gradient_clip_val now; None: old checkpoints
+        gradient_clip_algorithm: None = None,
         compile: bool = False,
     ) -> None:
-        super().__init__(gradient_clip_val, gradient_clip_algorithm)
+        refuse_module_clipping(gradient_clip_val, gradient_clip_algorithm)
+        super().__init__()
         # Lightning traces it for TensorBoard's graph and the model summary's in/out sizes.
         self.example_input_array = example_input(example_input_shape)
         self.net = net

@@ -1,4 +1,17 @@
-"""litlab's hyperparameter search: a Hydra sweeper on Optuna's ask-and-tell API (``sweeper``),
-the search space in Hydra's override grammar (``space``), the study's storage (``storage``) and
-the Lightning callback that lets Optuna's pruner stop a hopeless trial (``pruning``).
-README "Hyperparameter search" says why litlab has its own sweeper."""
+"""Deprecated: ``litlab.search`` moved to ``litlab.sweeps.search``. The old module paths are kept
+for one release and warn.
+"""
+
+from litlab.deprecation import alias_moved_modules
+
+alias_moved_modules(
+    __name__,
+    {
+        "pruning": "litlab.sweeps.search.pruning",
+        "space": "litlab.sweeps.search.space",
+        "storage": "litlab.sweeps.search.storage",
+        "sweeper": "litlab.sweeps.search.sweeper",
+        "workers": "litlab.sweeps.search.workers",
+    },
+    {},
+)

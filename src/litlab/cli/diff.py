@@ -12,8 +12,8 @@ from typing import Any
 from rich import box
 from rich.table import Table
 
-from litlab.runs.folder import ABSENT, Run, config_changes, read_run
-from litlab.runs.terminal import console, format_value, styled_status
+from litlab.cli.terminal import console, format_value, styled_status
+from litlab.run_folder.folder import ABSENT, Run, config_changes, read_run
 
 RECORD_SECTIONS = ("git", "versions", "hardware")  # compared, key by key, from run_record.json
 

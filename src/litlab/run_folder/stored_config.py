@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from litlab.errors import UserError
-from litlab.runs.folder import (
+from litlab.run_folder.folder import (
     ABSENT,
     SWEEP_RECORD,
     Run,
@@ -38,7 +38,7 @@ from litlab.runs.folder import (
     read_yaml,
 )
 
-REPO = Path(__file__).resolve().parents[3]  # src/litlab/runs/ -> the checkout
+REPO = Path(__file__).resolve().parents[3]  # src/litlab/run_folder/ -> the checkout
 CONF_DIR = REPO / "conf"
 TRAIN_PY = REPO / "train.py"
 # Packages litlab's configs build from: only names under these (or already imported) are looked
@@ -120,7 +120,7 @@ def check_targets(cfg: DictConfig, config_dirs: Sequence[Path] = ()) -> None:
     conf/ and Hydra make it), resolves to an object the search path's configs name."""
     try:
         keys = [key for key in cfg if key != "hydra"]
-        data = OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True)
+        data = OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True)  # type: ignore[arg-type]  # str keys
     except OmegaConfBaseException as error:
         raise UserError(f"the config cannot be resolved: {one_line(error)}") from error
     for where, target in targets(data):
@@ -157,7 +157,7 @@ def compose_config(
 
 
 def as_data(cfg: DictConfig) -> dict[str, Any]:
-    data = OmegaConf.to_container(cfg, resolve=False)
+    data = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=False))
     data.pop("hydra", None)
     return data
 

@@ -1,6 +1,6 @@
 """Let Optuna's pruner stop a hopeless trial: each epoch's monitored metric is reported to the
 trial, and ``optuna.TrialPruned`` ends the job when the pruner says so. The job's status.json
-then says ``pruned`` (``litlab.runs.status``) and the sweeper tells the study PRUNED."""
+then says ``pruned`` (``litlab.run_folder.status``) and the sweeper tells the study PRUNED."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.callbacks import Callback
 
+from litlab.run_folder.sweep_job import is_multirun
+
 SWEEPERS = ("hydra_plugins.litlab_optuna.OptunaSweeper",
             "hydra_plugins.litlab_optuna.ResumeOptunaSweeper")  # fmt: skip
 
@@ -18,8 +20,7 @@ SWEEPERS = ("hydra_plugins.litlab_optuna.OptunaSweeper",
 def current_trial() -> Any:
     """The Optuna trial this job runs, or None outside an Optuna search that keeps its study
     in a storage other processes can open."""
-    from litlab.runs.sweep_job import is_multirun
-    from litlab.search.storage import trial_in_job
+    from litlab.sweeps.search.storage import trial_in_job  # optuna: only in a search
 
     if not is_multirun():
         return None

@@ -16,7 +16,7 @@ A job that starts in a folder holding its own checkpoint continues from it (``sw
 same mechanism lets a requeued cluster job continue. Before anything runs, every job folder is
 checked to hold that job (same overrides, and the config conf/ composes for them), and every
 config to be built is checked for ``_target_``s that neither litlab nor the search path in force
-(conf/, and the config folders ``litlab.runs.sources`` trusts or ``--config-dir`` names) name.
+(conf/, and the config folders ``litlab.run_folder.sources`` trusts or ``--config-dir`` names) name.
 """
 
 from __future__ import annotations
@@ -30,14 +30,15 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.plugins import Plugins
 from hydra.errors import HydraException
 from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from litlab.errors import UserError, exit_for_user_error
-from litlab.runs.folder import RESUME_SWEEPERS, find_jobs, parse_overrides, read_sweep_record
-from litlab.runs.sources import config_dirs_in_force
-from litlab.runs.status import COMPLETED, RUNNING, read_status
-from litlab.runs.stored_config import (
+from litlab.run_folder.folder import RESUME_SWEEPERS, find_jobs, parse_overrides, read_sweep_record
+from litlab.run_folder.sources import config_dirs_in_force
+from litlab.run_folder.status import COMPLETED, RUNNING, read_status
+from litlab.run_folder.stored_config import (
     SWEEP_RECORD,
     as_data,
     check_targets,
@@ -172,6 +173,11 @@ class ResumeBasicSweeper(Sweeper):
     BasicSweeper's own ``super(BasicSweeper, self)`` then fails for a subclass made before.
     """
 
+    # set in setup() before any other call (Hydra's Sweeper types them Optional)
+    hydra_context: HydraContext
+    config: DictConfig
+    launcher: Any
+
     def __init__(self, max_batch_size: int | None = None, params: dict | None = None) -> None:
         self.params = params or {}  # max_batch_size: jobs go in runs of consecutive numbers
 
@@ -204,10 +210,10 @@ class ResumeBasicSweeper(Sweeper):
 
 
 try:
-    from litlab.search.sweeper import OptunaSweeper, job_overrides
-    from litlab.search.workers import SWEEP_ATTR
+    from litlab.sweeps.search.sweeper import OptunaSweeper, job_overrides
+    from litlab.sweeps.search.workers import SWEEP_ATTR
 except ImportError:  # the sweeps extra (optuna) is not installed: no Optuna searches to resume
-    OptunaSweeper = ResumeOptunaSweeper = None
+    OptunaSweeper = ResumeOptunaSweeper = None  # type: ignore[assignment,misc]
 
 if OptunaSweeper is not None:
 
@@ -226,7 +232,7 @@ if OptunaSweeper is not None:
                 exit_for_user_error(error)
             return self.launcher.launch(job_overrides, initial_job_idx=initial_job_idx)
 
-    class ResumeOptunaSweeper(OptunaSweeper):
+    class ResumeOptunaSweeper(OptunaSweeper):  # type: ignore[no-redef]
         """litlab's Optuna sweeper, continuing its study: trials interrupted while running run
         again in their own folders, then new trials until the study holds ``n_trials``."""
 
@@ -255,7 +261,7 @@ if OptunaSweeper is not None:
             numbers = [job.name for job in find_jobs(self.sweep_dir)]
             strays = [n for n in numbers if n.isdigit() and int(n) >= len(trials)]
             if strays:
-                strays = ", ".join(sorted(strays, key=int))
+                strays = ", ".join(sorted(strays, key=int))  # type: ignore[assignment]
                 raise UserError(f"job folders {strays} of {self.sweep_dir} have no trial in the "
                                 f"study {self.study_name}")  # fmt: skip
             here = str(self.sweep_dir.resolve())  # another sweeper's trials are its own

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from litlab.runs.ranks import writes_run_folder
-from litlab.runs.results import METRICS_FILE, write_json
+from litlab.run_folder.ranks import writes_run_folder
+from litlab.run_folder.results import METRICS_FILE, write_json
 
 STATUS_FILE = "status.json"
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
-PRUNED = "pruned"  # a search trial that Optuna's pruner stopped early (litlab.search.pruning)
+PRUNED = "pruned"  # a trial Optuna's pruner stopped early (litlab.sweeps.search.pruning)
 INTERRUPTED, INCOMPLETE, UNREADABLE = "interrupted", "incomplete", "unreadable"
 STATUSES = (COMPLETED, PRUNED, FAILED, INTERRUPTED, RUNNING, INCOMPLETE, UNREADABLE)
 INTERRUPTED_CHECKPOINT = Path("checkpoints") / "interrupted.ckpt"
@@ -79,7 +79,7 @@ def recording_status(run_dir: str | Path) -> Iterator[Outcome]:
     """Write ``running`` now and the run's end when the block exits; exceptions pass through.
 
     A run that returns but left a nan/inf in metrics.json is recorded as failed (diverged).
-    Only global rank 0 writes (``litlab.runs.ranks``: the other processes of a run on several
+    Only global rank 0 writes (``litlab.run_folder.ranks``: the other processes of a run on several
     nodes, or of a SLURM job's tasks, have no run folder of their own). Lightning's
     ``rank_zero_only.rank`` is no guide here: until its strategy is set up it is 0 in a process
     started with ``NODE_RANK=1``.
@@ -149,9 +149,10 @@ class RunStatus:
         return self.host == socket.gethostname()
 
 
-FIELDS = {"status": str, "error": (str, type(None)), "started": (int, float, type(None)),
-          "finished": (int, float, type(None)), "pid": (int, type(None)),
-          "host": (str, type(None))}  # fmt: skip
+FIELDS: dict[str, Any] = {"status": str, "error": (str, type(None)),
+                          "started": (int, float, type(None)),
+                          "finished": (int, float, type(None)), "pid": (int, type(None)),
+                          "host": (str, type(None))}  # fmt: skip
 
 
 # The range of each number: a time in Unix seconds (up to the year 5138), a process id.
@@ -175,15 +176,18 @@ def parse_status(text: str | bytes) -> RunStatus:
         return RunStatus(UNREADABLE, f"{STATUS_FILE} is not JSON: {str(error)[:200]}")
     if not isinstance(record, dict):
         return RunStatus(UNREADABLE, f"{STATUS_FILE} is not a JSON object")
-    wrong = [key for key, kind in FIELDS.items()
-             if not isinstance(record.get(key), kind) or isinstance(record.get(key), bool)]
+    wrong = [
+        key
+        for key, kind in FIELDS.items()
+        if not isinstance(record.get(key), kind) or isinstance(record.get(key), bool)
+    ]
     wrong += [key] if not wrong and (key := out_of_range(record)) else []  # fmt: skip
     if wrong or record["status"] not in STATUSES or record["status"] == UNREADABLE:
         key = wrong[0] if wrong else "status"
         value = repr(record.get(key))
         value = value if len(value) <= 40 else value[:37] + "..."
         return RunStatus(UNREADABLE, f"{STATUS_FILE} has {key}={value}")
-    return RunStatus(**{key: record.get(key) for key in FIELDS})
+    return RunStatus(**{key: record.get(key) for key in FIELDS})  # type: ignore[arg-type]  # checked
 
 
 def read_status(run_dir: str | Path) -> RunStatus:

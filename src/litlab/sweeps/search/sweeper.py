@@ -3,8 +3,8 @@ launch them as one batch through Hydra's launcher (basic: one after the other; j
 parallel processes; submitit: cluster jobs), tell the study how each ended, until the study
 holds ``n_trials`` trials. Job number = trial number, so job folder ``7`` is trial 7.
 
-How a job ended is read from its folder's status.json (``litlab.runs.status``): completed ->
-its value, ``pruned`` -> PRUNED (``litlab.search.pruning``), anything else -> FAIL."""
+How a job ended is read from its folder's status.json (``litlab.run_folder.status``): completed ->
+its value, ``pruned`` -> PRUNED (``litlab.sweeps.search.pruning``), anything else -> FAIL."""
 
 from __future__ import annotations
 
@@ -19,15 +19,16 @@ import yaml
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from litlab.errors import UserError, exit_for_user_error
-from litlab.runs.status import COMPLETED, PRUNED, read_status
-from litlab.search.space import search_space
-from litlab.search.storage import StudyLock, open_storage
-from litlab.search.workers import SWEEP_ATTR, join, worker_sampler
+from litlab.run_folder.status import COMPLETED, PRUNED, read_status
+from litlab.sweeps.search.space import search_space
+from litlab.sweeps.search.storage import StudyLock, open_storage
+from litlab.sweeps.search.workers import SWEEP_ATTR, join, worker_sampler
 
 log = logging.getLogger(__name__)
 RESULTS_FILE = "optimization_results.yaml"
@@ -42,7 +43,7 @@ def ending(result: JobReturn) -> tuple[TrialState, float | None]:
     """How the study records a finished job: (state, value)."""
     if result.status != JobStatus.COMPLETED:  # the job raised past litlab's recording
         return TrialState.FAIL, None
-    status = read_status(result.hydra_cfg.hydra.runtime.output_dir).status
+    status = read_status(result.hydra_cfg.hydra.runtime.output_dir).status  # type: ignore[union-attr]
     value = result.return_value
     if status == COMPLETED and value is not None and math.isfinite(value):
         return TrialState.COMPLETE, float(value)
@@ -52,6 +53,11 @@ def ending(result: JobReturn) -> tuple[TrialState, float | None]:
 class OptunaSweeper(Sweeper):
     """``hydra/sweeper=litlab_optuna`` (conf/hydra/sweeper/). ``sampler``, ``pruner`` and
     ``storage`` arrive as configs (``_recursive_: false``) and are built here."""
+
+    # set in setup() before any other call (Hydra's Sweeper types them Optional)
+    hydra_context: HydraContext
+    config: DictConfig
+    launcher: Any
 
     def __init__(self, study_name: str, direction: str, n_trials: int, n_jobs: int = 1,
                  params: DictConfig | None = None, sampler: DictConfig | None = None,
@@ -72,13 +78,13 @@ class OptunaSweeper(Sweeper):
 
     def open_study(self) -> optuna.Study:
         """The study in its storage, created by the first sweeper that opens it; this sweeper
-        joins it as a worker with a sampler seed of its own (``litlab.search.workers``)."""
+        joins it as a worker with a sampler seed of its own (``litlab.sweeps.search.workers``)."""
         self.sweep_dir.mkdir(parents=True, exist_ok=True)  # SQLite's file goes into it
         self.lock = StudyLock(self.storage_config, self.study_name, self.sweep_dir)
         with self.lock():  # one creator (of the tables too); workers counted one at a time
             storage = open_storage(self.storage_config)
             study = optuna.create_study(
-                study_name=self.study_name, storage=storage, direction=self.direction,
+                study_name=self.study_name, storage=storage, direction=self.direction,  # type: ignore[arg-type]
                 load_if_exists=True,
                 pruner=instantiate(self.pruner_config) if self.pruner_config else None,
             )  # fmt: skip
@@ -90,7 +96,7 @@ class OptunaSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> None:
         try:
-            self.space, self.fixed = search_space(self.params, arguments)
+            self.space, self.fixed = search_space(self.params, arguments)  # type: ignore[arg-type]
             study = self.open_study()
             self.before_search(study)
         except UserError as error:
@@ -107,7 +113,7 @@ class OptunaSweeper(Sweeper):
         self.write_results(study)
 
     def before_search(self, study: optuna.Study) -> None:
-        """A resumed search re-runs its interrupted trials here (``litlab.runs.sweep_resume``)."""
+        """A resumed search re-runs its interrupted trials here (``litlab.sweeps.resume``)."""
 
     def run_trials(self, study: optuna.Study, trials: Sequence[Any], jobs: list[list[str]]) -> None:
         """Launch one job per trial (numbered as the trials), then tell the study each ending.

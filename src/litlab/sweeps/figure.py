@@ -28,8 +28,8 @@ from litlab.plotting import (
     spans_decades,
     values_axis,
 )
-from litlab.runs.history import Points, read_history
-from litlab.runs.sweep import Group, Job, mean_std, stats_text, why_no_history
+from litlab.run_folder.history import Points, read_history
+from litlab.sweeps.sweep import Group, Job, mean_std, stats_text, why_no_history
 
 FIGURE_FILE = "summary.png"
 MAX_SERIES = 6  # more combinations of the other swept keys: one series, no legend
@@ -146,15 +146,15 @@ def plot_curves(
     # the y range: what the completed jobs (all if none did) logged after their first point (when
     # they logged three or more), so that the first epoch and a diverged job run off it
     names = {job.name for job in jobs if job.status == "completed"} & set(histories) or histories
-    later = [points[1:] if len(points) > 2 else points for points in map(histories.get, names)]
-    shown = [v for points in later for _, v in points if math.isfinite(v)]
+    later = [points[1:] if len(points) > 2 else points for points in map(histories.get, names)]  # type: ignore[arg-type,index]  # noqa: E501
+    shown = [v for points in later for _, v in points if math.isfinite(v)]  # type: ignore[union-attr]
     logged = [v for points in histories.values() for _, v in points if math.isfinite(v)]
     if shown:
         show_y_range(ax, shown, log=spans_decades(logged, CURVE_DECADES_FOR_LOG))
     cross_inside(ax, ends)  # at the last value each logged
     ax.set_xlabel("optimizer step")
     ax.set_ylabel(metric)
-    set_title(ax, f"{metric} as logged", BETTER.get(mode, ""))
+    set_title(ax, f"{metric} as logged", BETTER.get(mode, ""))  # type: ignore[arg-type]
     handles = setting_handles if 1 < len(setting_handles) <= MAX_LEGEND else []
     handles += seed_handles[:MAX_LEGEND]
     if ends:
@@ -166,7 +166,7 @@ def plot_curves(
 def build_figure(
     jobs: Sequence[Job], groups: Sequence[Group], metric: str | None, mode: str | None = None
 ) -> SweepFigure:
-    """The figure for these jobs (``groups``: as ``litlab.runs.sweep.group_jobs`` makes
+    """The figure for these jobs (``groups``: as ``litlab.sweeps.sweep.group_jobs`` makes
     them; ``mode``: min or max, else the jobs' ``optimized_metric_mode``); no figure without
     jobs or without an optimized metric."""
     if not jobs or not metric:

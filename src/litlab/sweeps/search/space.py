@@ -33,7 +33,7 @@ def choices(override: Override, sweep: ChoiceSweep) -> BaseDistribution:
     values = sweep.list
     if not all(isinstance(v, PRIMITIVE) for v in values):  # lists, dicts: as Hydra writes them
         values = list(override.sweep_iterator(transformer=Transformer.encode))
-    return CategoricalDistribution(values)
+    return CategoricalDistribution(values)  # type: ignore[arg-type]  # encoded to primitives
 
 
 def stepped(sweep: RangeSweep) -> BaseDistribution:
@@ -44,7 +44,7 @@ def stepped(sweep: RangeSweep) -> BaseDistribution:
 
 
 def interval(sweep: IntervalSweep) -> BaseDistribution:
-    return FloatDistribution(float(sweep.start), float(sweep.end), log="log" in sweep.tags)
+    return FloatDistribution(float(sweep.start), float(sweep.end), log="log" in sweep.tags)  # type: ignore[arg-type]
 
 
 def distribution(override: Override) -> BaseDistribution:

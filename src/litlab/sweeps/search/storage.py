@@ -41,7 +41,7 @@ def check_storage(config: DictConfig | str | None) -> None:
     url = storage_url(config)
     if url is None or url.startswith("sqlite") or isinstance(config, str):
         return
-    connect_args = OmegaConf.select(config, "engine_kwargs.connect_args") or {}
+    connect_args = OmegaConf.select(config, "engine_kwargs.connect_args") or {}  # type: ignore[arg-type]
     if "timeout" in connect_args:
         raise UserError(
             f"hydra.sweeper.storage.url={url!r} with SQLite's engine_kwargs.connect_args.timeout:"
@@ -135,7 +135,7 @@ class StudyLock:
         from sqlalchemy import text
 
         key = {"key": lock_key(self.study_name)}
-        with self.engine.connect() as connection:
+        with self.engine.connect() as connection:  # type: ignore[union-attr]  # a database's
             connection.execute(text("SELECT pg_advisory_lock(:key)"), key)
             connection.commit()
             try:

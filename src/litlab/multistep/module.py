@@ -3,7 +3,7 @@
 Lightning's automatic optimization runs one optimizer step per ``training_step`` call, and each
 call costs a fixed amount of the framework's own bookkeeping (benchmarks/README.md; on a GPU
 at small batches it is most of the step). The training loader hands over the batches of several
-steps at once (any data module's: ``litlab.data.training_loader``), and ``training_step`` runs
+steps at once (any data module's: ``litlab.multistep.loader``), and ``training_step`` runs
 the loop the PyTorch fundamentals teach, once per step, whatever a batch is (a tuple, a dict)::
 
     for each batch of the step:  loss = f(batch); backward(loss x its share of the samples)
@@ -12,9 +12,9 @@ the loop the PyTorch fundamentals teach, once per step, whatever a batch is (a t
 Manual optimization (``self.manual_backward``, ``self.optimizers()``) keeps Lightning's step
 count, ``max_steps``, checkpoints, loggers and DDP's gradient averaging working. Lightning
 refuses its own gradient accumulation and clipping in this mode, so the module does both: the
-loader groups ``trainer.accumulate_grad_batches`` batches per step, and clipping arrives as
-``gradient_clip_val`` / ``gradient_clip_algorithm``: from the constructor, or else from the
-trainer config through ``TrainingLoop`` (both set up by ``run.build_trainer``).
+loader groups ``trainer.accumulate_grad_batches`` batches per step, and ``MultiStepCallback``
+hands the module ``trainer.gradient_clip_val`` / ``trainer.gradient_clip_algorithm`` (the one
+place clipping is set, for any module: both set up by ``run.build_trainer``).
 
 A subclass says what one batch's loss is (``batch_loss``) and what its optimizer is
 (``configure_optimizers``); the rest is Lightning's as usual.
@@ -25,15 +25,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
 from lightning.fabric.utilities.apply_func import apply_to_collection
+from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import Tensor
 
-from litlab.data.steps import batches_by_step, samples_in
-from litlab.models.epoch_mean import EpochMean
+from litlab.errors import ConfigValueError
+from litlab.multistep.batches import batches_by_step, samples_in
+from litlab.multistep.epoch_mean import EpochMean
 
 # Lightning calls these on every callback at every optimizer step (manual_backward and the
 # optimizer's step call them), whether the callback has them or not: each costs time every step.
@@ -53,28 +55,41 @@ def has_step_hooks(callback_type: type[L.Callback]) -> bool:
 def only_callbacks_with_step_hooks(trainer: L.Trainer) -> Iterator[None]:
     """Within a call's steps, Lightning calls only the callbacks that act inside a step: the
     same hooks run, without a few microseconds spent on each of the others, per step."""
-    everyone = trainer.callbacks
-    trainer.callbacks = [callback for callback in everyone if has_step_hooks(type(callback))]
+    everyone = trainer.callbacks  # type: ignore[attr-defined]  # undeclared on Trainer
+    trainer.callbacks = [callback for callback in everyone if has_step_hooks(type(callback))]  # type: ignore[attr-defined,arg-type]
     try:
         yield
     finally:
-        trainer.callbacks = everyone
+        trainer.callbacks = everyone  # type: ignore[attr-defined]  # undeclared on Trainer
+
+
+def refuse_module_clipping(value: float | None, algorithm: str | None) -> None:
+    """Clipping is the trainer's key, for every module (``MultiStepCallback`` hands it over):
+    a module's own ``gradient_clip_*`` (an earlier version's) is refused, naming the key. None
+    is accepted, as the hyperparameters of earlier checkpoints hold it."""
+    for key, given in (("gradient_clip_val", value), ("gradient_clip_algorithm", algorithm)):
+        if given is not None:
+            raise ConfigValueError(
+                f"model.{key}", given, f"clipping is set in one place: trainer.{key}={given}"
+            )
 
 
 def _cast_floats(tensor: Tensor, dtype: torch.dtype) -> Tensor:
     return tensor.to(dtype) if tensor.is_floating_point() and tensor.dtype != dtype else tensor
 
 
-class FusedStepsModule(L.LightningModule):
-    """Runs each call's optimizer steps; subclasses say what one batch's loss is."""
+class MultiStepModule(L.LightningModule):
+    """Runs each call's optimizer steps; subclasses say what one batch's loss is.
 
-    def __init__(
-        self, gradient_clip_val: float | None = None, gradient_clip_algorithm: str | None = None
-    ) -> None:
+    ``accumulate_grad_batches`` and ``gradient_clip_*`` are the trainer's, set by
+    ``MultiStepCallback`` when a run starts (not constructor arguments: one place sets them)."""
+
+    def __init__(self) -> None:
         super().__init__()
         self.automatic_optimization = False
-        self.gradient_clip_val = gradient_clip_val
-        self.gradient_clip_algorithm = gradient_clip_algorithm
+        self.accumulate_grad_batches = 1
+        self.gradient_clip_val: float | None = None
+        self.gradient_clip_algorithm: str | None = None
 
     @property
     def example_input_array(self) -> Any:
@@ -95,7 +110,7 @@ class FusedStepsModule(L.LightningModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> dict[str, Tensor]:
         """The call's optimizer steps, each over its batches; returns each step's loss. A plain
-        batch (a loader not grouped: ``litlab.data.training_loader``) is one step."""
+        batch (a loader not grouped: ``litlab.multistep.loader``) is one step."""
         step_losses = []
         with only_callbacks_with_step_hooks(self.trainer):
             for step in self._steps_left(batch):
@@ -110,7 +125,7 @@ class FusedStepsModule(L.LightningModule):
                 step_losses.append(losses[0] if len(losses) == 1 else sum(losses))
         self._count_logged_steps_as_optimizer_steps()
         # one tensor for the call: TrainingGuard checks it with one host sync per call
-        return {"loss": torch.stack(step_losses).detach()}
+        return {"loss": torch.stack(step_losses).detach()}  # type: ignore[arg-type]  # sums of tensors
 
     def _count_logged_steps_as_optimizer_steps(self) -> None:
         """The loggers' x axis (TensorBoard, metrics.csv) counts optimizer steps, as
@@ -130,9 +145,9 @@ class FusedStepsModule(L.LightningModule):
 
     def update_weights(self) -> None:
         """One optimizer step on the accumulated gradient."""
-        optimizer = self.optimizers()
+        optimizer = cast(LightningOptimizer, self.optimizers())  # the module's one optimizer
         if self.gradient_clip_val:
-            self.clip_gradients(optimizer, self.gradient_clip_val, self.gradient_clip_algorithm)
+            self.clip_gradients(optimizer, self.gradient_clip_val, self.gradient_clip_algorithm)  # type: ignore[arg-type]  # noqa: E501 - Lightning's docs pass its wrapper
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         self._step_schedulers("step")
@@ -149,9 +164,9 @@ class FusedStepsModule(L.LightningModule):
             if config.interval != interval or count % config.frequency:
                 continue
             if config.reduce_on_plateau:
-                config.scheduler.step(trainer.callback_metrics[config.monitor])
+                config.scheduler.step(trainer.callback_metrics[config.monitor])  # type: ignore[arg-type,index]
             else:
-                config.scheduler.step()
+                config.scheduler.step()  # type: ignore[call-arg]  # not ReduceLROnPlateau
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """The epoch's running metric sums, for a checkpoint written mid-epoch (they are not
@@ -177,3 +192,12 @@ class FusedStepsModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         raise NotImplementedError
+
+
+def accumulation(trainer: L.Trainer) -> int:
+    """Batches per optimizer step: a ``MultiStepModule``'s (the loader groups them), else
+    Lightning's."""
+    module = trainer.lightning_module
+    if isinstance(module, MultiStepModule):
+        return module.accumulate_grad_batches
+    return trainer.accumulate_grad_batches

@@ -7,7 +7,7 @@ make a run folder of its own (its own ``${now:...}``). The resolvers here let
 ``conf/hydra/default.yaml`` send the others elsewhere: their job log (train.log, with what they
 print) into a folder of their own beside the run, named after the rank (``<run folder
 name>-node1``, ``<job number>-rank1``), without ``.hydra/``, so no run tool reads it as a run;
-they write no status.json (``litlab.runs.status``) and, as Lightning has it, no checkpoints,
+they write no status.json (``litlab.run_folder.status``) and, as Lightning has it, no checkpoints,
 metrics or run record. Only os and OmegaConf here: it is registered at ``import litlab``.
 """
 

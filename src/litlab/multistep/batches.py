@@ -3,8 +3,8 @@
 Lightning calls ``training_step`` once per item its training loader yields, and each call has a
 fixed cost of its own (hooks, progress, the loop's bookkeeping). ``StepSampler`` groups the
 batches of any batch sampler into calls of ``steps_per_call`` optimizer steps, each step
-``accumulate`` batches; ``litlab.data.training_loader`` fetches each call's batches as one item,
-and the module takes them apart again and runs the steps (``litlab.models.fused_steps``). The
+``accumulate`` batches; ``litlab.multistep.loader`` fetches each call's batches as one item,
+and the module takes them apart again and runs the steps (``litlab.multistep.module``). The
 batches are exactly those the loader would yield one by one, in the same order: only the number
 of calls changes.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
@@ -56,6 +56,11 @@ class StepBatches(NamedTuple):
             yield batches[start : start + len(step)]
             start += len(step)
 
+    def map_batches(self, fn: Callable[[Any], Any]) -> StepBatches:
+        """``fn`` applied to the call's rows as one batch (a tuple of tensors, as the loader
+        of ``TensorBatches`` yields one); it must keep the rows' count and order."""
+        return StepBatches(tuple(fn(self.tensors)), self.steps)
+
 
 class CallBatches(NamedTuple):
     """One call of any loader's batches (tuples, dicts, ...), each collated as the loader
@@ -69,6 +74,10 @@ class CallBatches(NamedTuple):
         for count in self.steps:
             yield self.batches[start : start + count]
             start += count
+
+    def map_batches(self, fn: Callable[[Any], Any]) -> CallBatches:
+        """``fn`` applied to each batch of the call."""
+        return CallBatches([fn(batch) for batch in self.batches], self.steps)
 
 
 def batches_by_step(item: Any) -> Iterator[list[Any]]:

@@ -12,17 +12,17 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from litlab.errors import UserError, exit_for_user_error
-from litlab.runs.claim import claim, release
-from litlab.runs.folder import CONFIG, RESUME_SWEEPERS, SWEEP_RECORD, find_jobs
-from litlab.runs.ranks import writes_run_folder
-from litlab.runs.results import METRICS_FILE
-from litlab.runs.sources import (
+from litlab.run_folder.claim import claim, release
+from litlab.run_folder.folder import CONFIG, RESUME_SWEEPERS, SWEEP_RECORD, find_jobs
+from litlab.run_folder.ranks import writes_run_folder
+from litlab.run_folder.results import METRICS_FILE
+from litlab.run_folder.sources import (
     SOURCES_FILE,
     config_dir_args,
     config_dirs_in_force,
     current_sources,
 )
-from litlab.validation import MIN_OR_MAX, check_values
+from litlab.value_rules import MIN_OR_MAX, check_rules
 
 # What a run leaves once it got somewhere: a new run must not overwrite them.
 RESULTS = (METRICS_FILE, "checkpoints")
@@ -70,7 +70,7 @@ class RunFolderGuard(Callback):
     another process is writing into; the same for a sweep folder (and a run's folder), except
     that ``litlab resume`` finishes a sweep in its own; and, for a sweep, an
     ``optimized_metric_mode`` that is neither min nor max, before any job runs. The folder is
-    claimed for the process's life (``litlab.runs.claim``): of two runs or sweeps started into
+    claimed for the process's life (``litlab.run_folder.claim``): of two runs or sweeps started into
     one folder at the same moment, one is refused."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -96,11 +96,11 @@ class RunFolderGuard(Callback):
             if sweeper == BASIC_RESUME:  # two resumes of one grid would run its jobs twice
                 writable(folder, "hydra.sweep.dir")
             if sweeper in RESUME_SWEEPERS.values():
-                # its own sweep folder, checked job by job (litlab.runs.sweep_resume); an Optuna
-                # study takes a second sweeper while the first runs (litlab.search.storage)
+                # its own sweep folder, checked job by job (litlab.sweeps.resume); an Optuna
+                # study takes a second sweeper while the first runs (litlab.sweeps.search.storage)
                 return
             # the summary ranks the jobs by it: a typo would only show once they all ran
-            check_values(config, {"optimized_metric_mode": MIN_OR_MAX})
+            check_rules(config, {"optimized_metric_mode": MIN_OR_MAX})
             hint = config_dir_args(config_dirs_in_force(config.hydra))
             self.check_sweep_folder(folder, hint)
             writable(folder, "hydra.sweep.dir")  # created now (an Optuna study's file goes in)
@@ -108,8 +108,8 @@ class RunFolderGuard(Callback):
         except UserError as error:
             exit_for_user_error(error)
         OmegaConf.save(config, folder / SWEEP_RECORD)  # the sweep's record, read by litlab resume
-        task = OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
-        task = OmegaConf.to_container(task)
+        task = OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])  # type: ignore[misc]  # top-level keys are strs
+        task = OmegaConf.to_container(task)  # type: ignore[assignment]  # now the plain dict
         sources = current_sources(config.hydra, task)  # where its configs and code came from
         (folder / SOURCES_FILE).write_text(json.dumps(sources, indent=2) + "\n")
 

@@ -140,8 +140,11 @@ class SlurmLauncher(_Slurm):
             exit_for_user_error(error)
         request = ", ".join(f"{key}={self.params.get(key)}" for key in ("nodes", *SIZED))
         init_keys = {"submitit_folder", "max_num_timeout"}
-        executor = submitit.AutoExecutor(cluster="slurm", folder=self.params["submitit_folder"],
-                                         slurm_max_num_timeout=self.params["max_num_timeout"])
+        executor = submitit.AutoExecutor(
+            cluster="slurm",
+            folder=self.params["submitit_folder"],
+            slurm_max_num_timeout=self.params["max_num_timeout"],
+        )
         base = set(OmegaConf.structured(BaseQueueConf).keys())
         executor.update_parameters(**{
             key if key in base else f"slurm_{key}": value
@@ -159,9 +162,11 @@ class SlurmLauncher(_Slurm):
             jobs = executor.map_array(self, *zip(*job_params, strict=True))
         except submitit.core.utils.FailedJobError as error:  # sbatch refused the request
             lines = str(error).strip().splitlines()
-            exit_for_user_error(UserError(
-                f"sbatch refused the sweep's jobs ({request}): {lines[-1] if lines else error}"
-            ))
+            exit_for_user_error(
+                UserError(
+                    f"sbatch refused the sweep's jobs ({request}): {lines[-1] if lines else error}"
+                )
+            )
         self.wait_startable(jobs, request)
         return [job.results()[0] for job in jobs]
 
@@ -178,12 +183,14 @@ class SlurmLauncher(_Slurm):
                     if state == "PENDING" and NEVER.match(reason):
                         self.cancel(jobs)
                         partition = self.params.get("partition")
-                        exit_for_user_error(UserError(
-                            f"SLURM job {job.job_id} (sweep job {number}) can never start: "
-                            f"pending for {reason} with {request}; the partition has "
-                            f"{partition_nodes(partition)}. Ask for less (e.g. "
-                            f"hydra.launcher.cpus_per_task=<n>); the sweep's jobs are cancelled"
-                        ))
+                        exit_for_user_error(
+                            UserError(
+                                f"SLURM job {job.job_id} (sweep job {number}) can never start: "
+                                f"pending for {reason} with {request}; the partition has "
+                                f"{partition_nodes(partition)}. Ask for less (e.g. "
+                                f"hydra.launcher.cpus_per_task=<n>); the sweep's jobs are cancelled"
+                            )
+                        )
                     if state and state not in ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING",
                                                "REQUEUED", "RESIZING", "SUSPENDED") \
                             and not job.paths.result_pickle.exists():  # fmt: skip

@@ -1,8 +1,14 @@
-"""``litlab``: the run tools, one subcommand each (``litlab runs``, ``litlab diff``, ...).
+"""``litlab``: the run tools, one subcommand each (``litlab runs``, ``litlab diff``, ...), thin
+commands over the run-folder model (``litlab.run_folder.folder.Run``).
 
-Each subcommand lives in a module of ``litlab.runs`` with ``add_subcommand(subparsers)``: it adds
-its parser(s) and sets ``func``, called with the parsed arguments and returning the exit code. A
-``UserError`` from it (no such folder, not a run folder, ...) prints ``error: ...`` and exits 2.
+Each subcommand lives in a module of ``litlab.cli`` (a sweep's in ``litlab.sweeps``) with
+``add_subcommand(subparsers)``: it adds its parser(s) and sets ``func``, called with the parsed
+arguments and returning the exit code. A ``UserError`` from it (no such folder, not a run
+folder, ...) prints ``error: ...`` and exits 2.
+
+Owns: the verbs ``runs`` (``listing``), ``diff``, ``rerun``/``resume`` (``revisit``), and their
+terminal output (``terminal``). May import: everything below it (``litlab.sweeps``,
+``litlab.run_folder``, ...); nothing imports it but ``litlab.__main__`` and the script entry.
 """
 
 from __future__ import annotations
@@ -10,15 +16,16 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from importlib import import_module
 
+from litlab.cli import diff, listing, revisit
 from litlab.errors import UserError
+from litlab.sweeps import summary
 
 SUBCOMMANDS = (
-    "litlab.runs.listing",  # litlab runs
-    "litlab.runs.diff",  # litlab diff
-    "litlab.runs.summary",  # litlab summary
-    "litlab.runs.revisit",  # litlab rerun, litlab resume
+    listing,  # litlab runs
+    diff,  # litlab diff
+    summary,  # litlab summary
+    revisit,  # litlab rerun, litlab resume
 )
 
 
@@ -28,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(metavar="COMMAND", required=True)
     for module in SUBCOMMANDS:
-        import_module(module).add_subcommand(subparsers)
+        module.add_subcommand(subparsers)
     return parser
 
 

@@ -1,14 +1,15 @@
 """The training loader Lightning gets: whatever a data module's ``train_dataloader`` returns,
 wrapped so that it resumes mid-epoch exactly and, for a module that runs several optimizer
-steps per call (``FusedStepsModule``), so that each item holds a call's batches.
+steps per call (``MultiStepModule``), so that each item holds a call's batches.
 
 Lightning saves a training loader's ``state_dict()`` in the checkpoint's loop state and gives it
 back to ``load_state_dict()`` on resume (its "stateful loader" protocol, as torchdata's
 ``StatefulDataLoader`` has it). ``TrainingLoader`` keeps the random states the epoch's order
 was drawn from and the calls trained on since: resumed, it draws the same order and skips them.
 
-``TrainingLoop``, a callback ``run.build_trainer`` adds to every run, wraps the data
-module's ``train_dataloader`` when training starts; a data module needs nothing for it.
+``MultiStepCallback`` (``litlab.multistep.callback``), which ``run.build_trainer`` adds to every
+run, wraps the data module's ``train_dataloader`` when training starts; a data module needs
+nothing for it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from lightning.fabric.utilities.types import _Stateful
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset
 
-from litlab.data.steps import (
+from litlab.data.tensor_batches import TensorBatches
+from litlab.multistep.batches import (
     CallBatches,
     CallIndices,
     Replay,
@@ -36,7 +38,6 @@ from litlab.data.steps import (
     batch_size_of,
     join_rows,
 )
-from litlab.data.tensor_batches import TensorBatches
 
 
 class CallDataset(Dataset[StepBatches | CallBatches]):
@@ -50,7 +51,7 @@ class CallDataset(Dataset[StepBatches | CallBatches]):
         self.auto_collation = auto_collation
         self.gather = gather and isinstance(dataset, TensorBatches) and not auto_collation
 
-    def __getitem__(self, call: CallIndices | Replay) -> StepBatches | CallBatches | None:
+    def __getitem__(self, call: CallIndices | Replay) -> StepBatches | CallBatches | None:  # type: ignore[override]
         if isinstance(call, Replay):  # fetched for the worker's random state: nothing to send
             self[call.call]
             return None
@@ -113,7 +114,7 @@ class TrainingLoader:
         replicas = 1 if trainer is None or dealt else trainer.world_size
         rank = 0 if trainer is None or dealt else trainer.global_rank
         self.sampler = StepSampler(
-            batches,
+            batches,  # type: ignore[arg-type]  # a loader has a sampler
             steps_per_call if grouped else 1,
             accumulate if grouped else 1,
             order_generators(loader) + ([generator] if loader.generator is None else []),
@@ -250,86 +251,3 @@ def wrap_training_loader(
     if isinstance(loader, _Stateful):
         return StatefulGroupedIterable(loader, steps_per_call, accumulate)
     return GroupedIterable(loader, steps_per_call, accumulate)
-
-
-class _WrappedTrainDataloader:
-    """Stands in for a data module's ``train_dataloader`` method; hands a new wrapper the
-    state the callback was resumed with."""
-
-    def __init__(self, method: Callable[[], Any], callback: TrainingLoop) -> None:
-        self.__wrapped__ = method  # what Lightning's is_overridden looks at
-        self.callback = callback
-        self.trainer: L.Trainer | None = None
-        self.grouped = False
-
-    def __call__(self) -> Any:
-        callback = self.callback
-        loader = wrap_training_loader(
-            self.__wrapped__(), callback.steps_per_call, callback.accumulate_grad_batches,
-            self.grouped, self.trainer,
-        )  # fmt: skip
-        callback.loader = loader if isinstance(loader, TrainingLoader) else None
-        if callback.loader is not None and callback.resumed_state is not None:
-            callback.loader.load_state_dict(callback.resumed_state)
-        callback.resumed_state = None
-        return loader
-
-
-class TrainingLoop(L.Callback):
-    """Wraps the data module's training loader (``wrap_training_loader``): grouped into calls
-    of ``steps_per_call`` optimizer steps of ``accumulate_grad_batches`` batches for a module
-    that runs them itself (``FusedStepsModule``), one batch per item for any other. Such a
-    module also gets ``gradient_clip_*`` here, unless it was built with its own.
-
-    Lightning gives a loader its state back only when resuming mid-epoch; the generators the
-    next epoch's order is drawn from are needed after an epoch's end too, so the callback
-    keeps the loader's state in checkpoints as well, and hands it to the loader it wraps.
-    """
-
-    def __init__(
-        self,
-        steps_per_call: int = 1,
-        accumulate_grad_batches: int = 1,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str | None = None,
-    ) -> None:
-        self.steps_per_call = steps_per_call
-        self.accumulate_grad_batches = accumulate_grad_batches or 1
-        self.gradient_clip_val = gradient_clip_val
-        self.gradient_clip_algorithm = gradient_clip_algorithm
-        self.loader: TrainingLoader | None = None
-        self.resumed_state: dict[str, Any] | None = None
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"loader": self.loader.state_dict()} if self.loader is not None else {}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.resumed_state = state_dict.get("loader")
-
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        from litlab.models.fused_steps import FusedStepsModule
-
-        fused = isinstance(pl_module, FusedStepsModule)
-        if fused and pl_module.gradient_clip_val is None:
-            pl_module.gradient_clip_val = self.gradient_clip_val
-            pl_module.gradient_clip_algorithm = self.gradient_clip_algorithm
-        datamodule = trainer.datamodule
-        if stage != "fit" or datamodule is None:
-            return
-        wrapped = vars(datamodule).get("train_dataloader")
-        if not isinstance(wrapped, _WrappedTrainDataloader):
-            wrapped = _WrappedTrainDataloader(datamodule.train_dataloader, self)
-            datamodule.train_dataloader = wrapped
-        wrapped.trainer, wrapped.callback = trainer, self
-        wrapped.grouped = fused
-
-
-def accumulation(trainer: L.Trainer) -> int:
-    """Batches per optimizer step: grouped by the loader for a module that runs its steps
-    itself, else Lightning's."""
-    module = trainer.lightning_module
-    if module is not None and not module.automatic_optimization:
-        for callback in trainer.callbacks:
-            if isinstance(callback, TrainingLoop):
-                return callback.accumulate_grad_batches
-    return trainer.accumulate_grad_batches

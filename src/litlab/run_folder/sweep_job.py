@@ -2,9 +2,10 @@
 
 Hydra's BasicSweeper re-raises the first failed job after its batch, and a ``sys.exit`` in a job
 (how train.py reports a UserError) ends the whole process; either way the remaining jobs and the
-summary are lost. Here every job records its status in ``status.json`` (``litlab.runs.status``,
-as single runs do) and returns instead of raising; the summary callback
-(``litlab.runs.summary``) reads it and makes the sweep's exit code say whether any job failed.
+summary are lost. Here every job records its status in ``status.json``
+(``litlab.run_folder.status``, as single runs do) and returns instead of raising; the summary
+callback (``litlab.sweeps.summary``) reads it and makes the sweep's exit code say whether any job
+failed.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from litlab.errors import UserError
-from litlab.runs.checkpoints import newest_checkpoint
-from litlab.runs.log import job_log_handler
-from litlab.runs.status import FAILED, PRUNED, recording_status
+from litlab.run_folder.checkpoints import newest_checkpoint
+from litlab.run_folder.log import job_log_handler
+from litlab.run_folder.status import FAILED, PRUNED, recording_status
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def run_recorded(cfg: DictConfig, task: Callable[[DictConfig], float | None]) ->
     from it.
 
     A failed or pruned job returns None: the Optuna sweeper reads how it ended from its
-    status.json (``litlab.search.sweeper``) and goes on.
+    status.json (``litlab.sweeps.search.sweeper``) and goes on.
     """
     run_dir = Path(cfg.paths.output_dir)
     if cfg.train and cfg.get("ckpt_path") is None:  # a resumed sweep, or a requeued job
@@ -51,9 +52,9 @@ def run_recorded(cfg: DictConfig, task: Callable[[DictConfig], float | None]) ->
     except UserError as error:  # its message says it all, as for a single run
         message = str(error)
     except Exception:  # the job's own failure (or its pruning), recorded by recording_status
-        message = outcome.error if outcome.status == PRUNED else f"{outcome.error}{to_job_log()}"
+        message = outcome.error if outcome.status == PRUNED else f"{outcome.error}{to_job_log()}"  # type: ignore[assignment]
     else:
-        message = outcome.error  # diverged, by metrics.json
+        message = outcome.error  # type: ignore[assignment]  # diverged, by metrics.json
     if outcome.status == FAILED:  # one line, as a single run prints
         print(f"error: {message}", file=sys.stderr)
         return None
@@ -70,6 +71,6 @@ def to_job_log() -> str:
     if handler is None:  # hydra/job_logging=disabled: the console is all there is
         log.exception("job failed")
         return ""
-    handler.handle(log.makeRecord(log.name, logging.ERROR, __file__, 0, "job failed", None,
+    handler.handle(log.makeRecord(log.name, logging.ERROR, __file__, 0, "job failed", None,  # type: ignore[arg-type]
                                   sys.exc_info()))  # fmt: skip
     return f" (traceback in {handler.baseFilename})"

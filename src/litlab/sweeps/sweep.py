@@ -7,8 +7,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from litlab.runs.folder import Run
-from litlab.runs.status import COMPLETED
+from litlab.run_folder.folder import Run
+from litlab.run_folder.status import COMPLETED
 
 Job = Run  # a job of a sweep is a run folder like any other
 GROUP_IGNORES = ("seed",)  # jobs that differ only in these are repeats of one setting

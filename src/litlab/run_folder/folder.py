@@ -19,15 +19,15 @@ from typing import Any
 import yaml
 
 from litlab.errors import UserError
-from litlab.runs.results import METRICS_FILE
-from litlab.runs.status import STATUSES, UNREADABLE, RunStatus, read_status
+from litlab.run_folder.results import METRICS_FILE
+from litlab.run_folder.status import STATUSES, UNREADABLE, RunStatus, read_status
 
 HYDRA_DIR = ".hydra"
 CONFIG, OVERRIDES = f"{HYDRA_DIR}/config.yaml", f"{HYDRA_DIR}/overrides.yaml"
 HYDRA_CONFIG = f"{HYDRA_DIR}/hydra.yaml"
-RECORD_FILE = "run_record.json"  # written by litlab.callbacks.RunRecord (litlab.runs.record)
+RECORD_FILE = "run_record.json"  # written by litlab.callbacks.RunRecord (litlab.run_folder.record)
 SWEEP_RECORD = "multirun.yaml"  # a sweep folder's master config (written by runs.guard)
-# A sweep's sweeper -> the one `litlab resume` finishes it with (litlab.runs.sweep_resume; under
+# A sweep's sweeper -> the one `litlab resume` finishes it with (litlab.sweeps.resume; under
 # hydra_plugins, as Hydra requires). A resume's sweep folder is its own to write into.
 RESUME_SWEEPERS = {
     "hydra._internal.core_plugins.basic_sweeper.BasicSweeper":
@@ -73,7 +73,7 @@ ABSENT: Any = object()  # a key one side lacks
 def config_changes(a: dict, b: dict, prefix: str = "") -> dict[str, tuple[Any, Any]]:
     """Every dotted key whose value differs, in order: ``{"model.lr": (a's, b's)}`` (ABSENT
     where one lacks it); a value of another type differs (1 and 1.0, true and 1)."""
-    changes = {}
+    changes: dict[str, tuple[Any, Any]] = {}
     for key in dict.fromkeys([*a, *b]):
         x, y = a.get(key, ABSENT), b.get(key, ABSENT)
         if isinstance(x, dict) and isinstance(y, dict):
@@ -219,7 +219,7 @@ class Run:
             pass
         utc = (self.record or {}).get("started_utc")
         try:
-            return datetime.fromisoformat(utc).astimezone()
+            return datetime.fromisoformat(utc).astimezone()  # type: ignore[arg-type]  # TypeError: below
         except (TypeError, ValueError, OverflowError):
             config = self.folder / CONFIG
             mtime = os.path.getmtime(config if config.is_file() else self.folder)
@@ -297,7 +297,7 @@ def find_jobs(sweep_dir: Path) -> list[Run]:
     """The job folders of a sweep (each holds ``.hydra/``), by job number."""
     folders = [path.parent for path in sweep_dir.glob(f"*/{HYDRA_DIR}") if path.is_dir()]
     number = {f: (int(f.name), "") if f.name.isdigit() else (sys.maxsize, f.name) for f in folders}
-    return [Run(folder) for folder in sorted(folders, key=number.get)]
+    return [Run(folder) for folder in sorted(folders, key=number.get)]  # type: ignore[arg-type]
 
 
 def read_sweep_record(sweep_dir: Path) -> dict[str, Any]:

@@ -16,9 +16,9 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from litlab.errors import UserError
-from litlab.runs.folder import counted, find_jobs
-from litlab.runs.status import COMPLETED, FAILED, UNREADABLE
-from litlab.runs.sweep import GROUP_IGNORES, Job, group_jobs, objective, stats_text
+from litlab.run_folder.folder import counted, find_jobs
+from litlab.run_folder.status import COMPLETED, FAILED, UNREADABLE
+from litlab.sweeps.sweep import GROUP_IGNORES, Job, group_jobs, objective, stats_text
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def markdown(
 def figure(sweep_dir: Path, jobs: Sequence[Job], metric: str | None) -> tuple[str | None, list]:
     """Write summary.png: its file name (None without a figure), and what it leaves out. A
     figure that cannot be drawn costs the figure, never the summary."""
-    from litlab.runs.sweep_figure import FIGURE_FILE, build_figure  # matplotlib: only here
+    from litlab.sweeps.figure import FIGURE_FILE, build_figure  # matplotlib: only here
 
     path = sweep_dir / FIGURE_FILE
     path.unlink(missing_ok=True)  # an old one, if none is drawn now

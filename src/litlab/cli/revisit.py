@@ -3,8 +3,8 @@
 The new run is an ordinary train.py run in its own folder, started with the stored run's
 overrides, the fixes that make conf/ compose its stored config exactly (``rebuild``), and the new
 overrides last; every ``_target_`` it would build is checked first. Its config folders are the
-``--config-dir``s given, else those the folder recorded and ``litlab.runs.sources`` trusts. A
-sweep is finished in its own folder (``litlab.runs.sweep_resume``).
+``--config-dir``s given, else those the folder recorded and ``litlab.run_folder.sources`` trusts. A
+sweep is finished in its own folder (``litlab.sweeps.resume``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from litlab.errors import UserError
-from litlab.runs.checkpoints import best_checkpoint, newest_checkpoint
-from litlab.runs.folder import (
+from litlab.run_folder.checkpoints import best_checkpoint, newest_checkpoint
+from litlab.run_folder.folder import (
     ORIGIN_ENV,
     SWEEP_RECORD,
     find_jobs,
@@ -28,9 +28,9 @@ from litlab.runs.folder import (
     read_run,
     read_sweep_record,
 )
-from litlab.runs.sources import check_given, config_dir_args, find_sources
-from litlab.runs.status import COMPLETED, RUNNING
-from litlab.runs.stored_config import (
+from litlab.run_folder.sources import check_given, config_dir_args, find_sources
+from litlab.run_folder.status import COMPLETED, RUNNING
+from litlab.run_folder.stored_config import (
     CONF_DIR,
     TRAIN_PY,
     check_stored,
@@ -150,7 +150,7 @@ def command(args: argparse.Namespace) -> int:
     dirs = [path.resolve() for path in args.config_dir]
     check_given(dirs)
     if resume and (folder / SWEEP_RECORD).is_file():
-        from litlab.runs.sweep_resume import sweep_overrides  # the Optuna sweeper: only here
+        from litlab.sweeps.resume import sweep_overrides  # the Optuna sweeper: only here
 
         record = read_sweep_record(folder)
         check_not_running(folder, args.force)

@@ -14,9 +14,9 @@ from rich import box
 from rich.measure import Measurement
 from rich.table import Table
 
+from litlab.cli.terminal import UNLIMITED, console, format_value, styled_status
 from litlab.errors import UserError
-from litlab.runs.folder import Run, counted, find_run_folders
-from litlab.runs.terminal import UNLIMITED, console, format_value, styled_status
+from litlab.run_folder.folder import Run, counted, find_run_folders
 
 DEFAULT_ROOT = Path("outputs")
 MIN_OVERRIDES = 12  # the narrowest the overrides column gets

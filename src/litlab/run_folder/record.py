@@ -19,9 +19,9 @@ import lightning as L
 import torch
 
 from litlab.cuda_check import NVML_CUDA_CHECK
-from litlab.data.training_loader import accumulation
-from litlab.runs.folder import ORIGIN_ENV, RECORD_FILE, Run, read_yaml  # noqa: F401 - RECORD_FILE
-from litlab.runs.sources import current_sources
+from litlab.multistep.module import accumulation
+from litlab.run_folder.folder import ORIGIN_ENV, RECORD_FILE, Run, read_yaml  # noqa: F401 - RECORD_FILE
+from litlab.run_folder.sources import current_sources
 
 PACKAGES = ("torch", "lightning", "hydra-core", "omegaconf", "torchvision", "torchmetrics", "numpy")
 EFFECTIVE_BATCH_SIZE_METRIC = "train/effective_batch_size"
@@ -58,9 +58,9 @@ def git_state(folder: Path) -> dict[str, Any]:
 def effective_batch_size(trainer: L.Trainer) -> dict[str, int | None]:
     """Samples per optimizer step: batch_size x accumulate_grad_batches x devices x nodes
     (``data.batch_size`` is per device)."""
-    hparams = getattr(trainer.datamodule, "hparams", {}) or {}
+    hparams = getattr(trainer.datamodule, "hparams", {}) or {}  # type: ignore[attr-defined]  # set by Lightning's data connector, undeclared on Trainer
     batch_size = hparams.get("batch_size")
-    accumulate = accumulation(trainer)  # Lightning's, or the loader's for fused steps
+    accumulate = accumulation(trainer)  # Lightning's, or a MultiStepModule's
     devices, nodes = trainer.num_devices, trainer.num_nodes
     total = None if batch_size is None else batch_size * accumulate * devices * nodes
     return {"effective_batch_size": total, "batch_size": batch_size,
@@ -121,14 +121,14 @@ def build_run_record(trainer: L.Trainer, seed: int | None) -> dict[str, Any]:
         "git": git_state(Path(__file__).resolve().parent),
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
         "hydra_overrides": overrides,
-        "sources": run_sources(),  # its config folders and import roots (litlab.runs.sources)
+        "sources": run_sources(),  # its config folders and import roots (litlab.run_folder.sources)
         # what `litlab rerun`/`resume` made it from: {"command": "rerun", "run": <folder>}
         "origin": json.loads(os.environ.get(ORIGIN_ENV, "null")),
     }
 
 
 def run_sources() -> dict[str, list[str]] | None:
-    """``litlab.runs.sources`` of this run, from the config Hydra wrote into its folder."""
+    """``litlab.run_folder.sources`` of this run, from the config Hydra wrote into its folder."""
     from hydra.core.hydra_config import HydraConfig
 
     if not HydraConfig.initialized():
@@ -136,8 +136,8 @@ def run_sources() -> dict[str, list[str]] | None:
     from omegaconf import OmegaConf
 
     hydra = HydraConfig.get()
-    output_dir = OmegaConf.select(hydra, "runtime.output_dir", default=None)
-    subdir = OmegaConf.select(hydra, "output_subdir", default=None)
+    output_dir = OmegaConf.select(hydra, "runtime.output_dir", default=None)  # type: ignore[arg-type]
+    subdir = OmegaConf.select(hydra, "output_subdir", default=None)  # type: ignore[arg-type]
     config = Path(str(output_dir)) / str(subdir) / "config.yaml"
     task = read_yaml(config.read_text()) if output_dir and subdir and config.is_file() else {}
     try:
