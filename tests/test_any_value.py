@@ -12,8 +12,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from litlab.errors import UserError
 from litlab.run import prepare
-
-from .conftest import DATA_DIR, compose_config
+from tests.conftest import DATA_DIR, compose_config
 
 HUGE = [0, -1, 1, 2**31, 2**63, -(2**40), 10**30]
 SCALARS = (

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from .conftest import DATA_DIR, REPO
+from tests.conftest import DATA_DIR, REPO
 
 
 def load_bench():

@@ -10,8 +10,7 @@ from hydra.utils import instantiate
 from litlab.errors import UserError
 from litlab.run import build_trainer, instantiate_group
 from litlab.validation import validate
-
-from .conftest import CONF_DIR
+from tests.conftest import CONF_DIR
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 TRAINERS = sorted(p.stem for p in (CONF_DIR / "trainer").glob("*.yaml"))

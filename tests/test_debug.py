@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .conftest import run_folder, train_in_process
+from tests.conftest import run_folder, train_in_process
 
 
 def test_fast_dev_run_runs_one_call_of_each_stage(tmp_path, monkeypatch, capsys):

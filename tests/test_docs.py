@@ -25,7 +25,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.plugins import Plugins
 from omegaconf import DictConfig, OmegaConf
 
-from .conftest import REPO
+from tests.conftest import REPO
 
 README = REPO / "README.md"
 DOCS = REPO / "docs"

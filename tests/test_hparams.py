@@ -6,8 +6,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from litlab.hparams import run_hparams
-
-from .conftest import compose_config
+from tests.conftest import compose_config
 
 
 def test_knobs_of_a_recipe_with_a_changed_optimizer():

@@ -25,9 +25,8 @@ import yaml
 
 from litlab import run as run_module
 from litlab.cli import main as litlab_main
-
-from .conftest import REPO, run_folder
-from .test_fused_steps import SigtermAfterCall
+from tests.conftest import REPO, run_folder
+from tests.multistep.test_fused_steps import SigtermAfterCall
 
 EXAMPLE = REPO / "examples" / "my_experiments"
 SMALL = ["data.size=400", "trainer.max_epochs=2"]  # 280 training points: 9 batches of 32

@@ -13,8 +13,7 @@ import torch
 
 from litlab.run import run
 from litlab.run_folder.record import read_run_record
-
-from .conftest import DATA_DIR, REPO, compose_config, requires_cuda
+from tests.conftest import DATA_DIR, REPO, compose_config, requires_cuda
 
 SHORT = {
     "polynomial": ["experiment=polynomial", "trainer.max_epochs=5"],

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, stop_server
-from .test_tensorboard import free_port, get_json, hparams_session, poll
+from tests.conftest import REPO, stop_server
+from tests.run_folder.test_tensorboard import free_port, get_json, hparams_session, poll
 
 
 def needs(package: str):

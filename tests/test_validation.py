@@ -13,8 +13,7 @@ from hydra.errors import HydraException
 from litlab.errors import ConfigValueError
 from litlab.run import build
 from litlab.validation import validate
-
-from .conftest import CONF_DIR, compose_config, train_main
+from tests.conftest import CONF_DIR, compose_config, train_main
 
 BAD_VALUES = [
     ("experiment=fashion", "model.optimizer.lr=0", "model.optimizer.lr=0 is invalid"),

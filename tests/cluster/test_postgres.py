@@ -23,7 +23,7 @@ from litlab.sweeps.search.storage import StudyLock, lock_key, open_storage
 from litlab.sweeps.search.workers import SWEEP_ATTR, WORKERS_ATTR, worker_seed
 from tests.conftest import REPO, stop_server
 from tests.engines.postgres import postgres_server  # noqa: F401  (the session fixture)
-from tests.test_tensorboard import free_port, get_json, poll
+from tests.run_folder.test_tensorboard import free_port, get_json, poll
 
 pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("postgres")]  # one worker: one engine
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ..conftest import REPO
+from tests.conftest import REPO
 
 # slow: each test waits on real sbatch jobs; .ci/run runs them with `pytest -m "cluster and slow"`
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.xdist_group("slurm")]

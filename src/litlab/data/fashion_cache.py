@@ -11,7 +11,7 @@ temporary file, and each job maps it copy-on-write (``numpy.memmap(mode="c")``, 
 mapping): reading costs nothing more than the page cache, and a job that writes into its data
 writes into pages of its own, never into the file or another job's. (A copy per job, 220 MB,
 took 0.4-1 s on a busy 2-core machine.) A job's result is bitwise what it is alone
-(tests/test_data.py checks it).
+(tests/data/test_data.py checks it).
 """
 
 from __future__ import annotations

@@ -22,8 +22,7 @@ from litlab.run_folder.folder import Run, find_jobs
 from litlab.sweeps.search.storage import open_storage
 from litlab.sweeps.summary import markdown
 from litlab.sweeps.summary import write_csv as summary_csv
-
-from .test_run_folder import write_run
+from tests.run_folder.test_run_folder import write_run
 
 FILES = ("status.json", "metrics.json", ".hydra/overrides.yaml", ".hydra/config.yaml",
          ".hydra/hydra.yaml", "run_record.json")  # fmt: skip
@@ -161,7 +160,7 @@ def test_a_study_file_that_is_not_one_is_refused_in_one_line(tmp_path, kind):
 @pytest.mark.slow  # imports the Optuna sweeper and SQLAlchemy: the test above is the quick one
 def test_a_search_whose_study_file_is_not_one_stops_in_one_line(tmp_path, monkeypatch, capsys):
     """As ``litlab resume`` of a search opens its study: the study file, replaced by garbage."""
-    from .conftest import train_main
+    from tests.conftest import train_main
 
     sweep = tmp_path / "sweep"
     sweep.mkdir()

@@ -16,9 +16,8 @@ import torch
 from litlab.data.fashion_files import ensure_fashion_mnist, raw_folder
 from litlab.errors import TrainingDiverged, UserError
 from litlab.run import run
-
-from .conftest import REPO, run_train, train_main
-from .test_data import make_tiny_fashion
+from tests.conftest import REPO, run_train, train_main
+from tests.data.test_data import make_tiny_fashion
 
 
 def test_divergence_stops_at_the_first_nonfinite_loss_and_keeps_checkpoints(make_cfg, tmp_path):

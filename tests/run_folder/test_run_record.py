@@ -13,14 +13,13 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from litlab.cuda_check import NVML_CUDA_CHECK, nvml_loadable
 from litlab.run import run
 from litlab.run_folder.record import RECORD_FILE, read_run_record
-
-from .conftest import REPO
+from tests.conftest import REPO
 
 
 @pytest.fixture(scope="module")
 def recorded_run(tmp_path_factory):
     """A short polynomial run, 2 batches of 200 per step, logged to TensorBoard."""
-    from .conftest import DATA_DIR, compose_config
+    from tests.conftest import DATA_DIR, compose_config
 
     folder = tmp_path_factory.mktemp("record") / "run"
     cfg = compose_config(

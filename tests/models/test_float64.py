@@ -14,9 +14,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from litlab.run import build_trainer
-
-from .conftest import compose_config
-from .test_accumulation import relative_error, train
+from tests.conftest import compose_config
+from tests.multistep.test_accumulation import relative_error, train
 
 F64 = ["trainer.precision=64-true"]
 # (overrides, b, k, epochs, optimizer steps in all). Fashion: 2000 training images in batches of

@@ -10,8 +10,7 @@ import torch
 from hydra.utils import instantiate
 
 from litlab.run import run
-
-from .conftest import requires_cuda
+from tests.conftest import requires_cuda
 
 
 def test_polynomial_default_converges_to_least_squares(make_cfg, tmp_path):

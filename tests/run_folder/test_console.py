@@ -15,8 +15,7 @@ import pytest
 
 from litlab.console import IGNORED_LOG_MESSAGES, quiet_library_noise
 from litlab.run_folder.log import LoggedStream
-
-from .conftest import REPO, run_folder, run_train
+from tests.conftest import REPO, run_folder, run_train
 
 # a short polynomial run (one training_step call an epoch)
 SHORT = ["experiment=polynomial", "data.passes_per_epoch=1", "trainer.max_epochs=2"]
@@ -140,8 +139,7 @@ def run_in_process(capsys, caplog, output_dir: Path, *overrides: str) -> tuple[s
     """``run(cfg)`` as train.py calls it: (stdout, stderr and log messages, the warnings it let
     through)."""
     from litlab.run import run
-
-    from .conftest import compose_config
+    from tests.conftest import compose_config
 
     cfg = compose_config([*QUICK, f"paths.output_dir={output_dir}", *overrides])
     with warnings.catch_warnings(record=True) as caught:
@@ -156,8 +154,7 @@ def first_run(tmp_path_factory) -> Path:
     """One epoch of the polynomial, trained in this process: a folder to resume and test."""
     folder = tmp_path_factory.mktemp("first") / "run"
     from litlab.run import run
-
-    from .conftest import compose_config
+    from tests.conftest import compose_config
 
     run(compose_config([*QUICK, f"paths.output_dir={folder}"]))
     return folder
@@ -211,8 +208,7 @@ def test_the_checkpoint_saved_on_sigterm_logs_no_weights_only_notice(first_run, 
 
     from litlab.callbacks import TrainingGuard
     from litlab.run import build, build_trainer
-
-    from .conftest import compose_config
+    from tests.conftest import compose_config
 
     quiet_library_noise()  # as run() does
     cfg = compose_config([*QUICK, f"paths.output_dir={first_run.parent / 'sigterm'}"])

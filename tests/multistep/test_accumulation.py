@@ -9,8 +9,7 @@ import torch
 from hydra.utils import instantiate
 
 from litlab.run import build_trainer
-
-from .conftest import DATA_DIR, compose_config, plain_batches
+from tests.conftest import DATA_DIR, compose_config, plain_batches
 
 # (experiment overrides, b, k, epochs, optimizer steps per epoch).
 # Polynomial: 2000 points in batches of 300 = 6 x 300 + 200, so windows of 4 are 1200 and 800

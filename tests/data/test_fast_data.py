@@ -18,9 +18,8 @@ from litlab.models.classifier import Classifier
 from litlab.models.mlp import MLP
 from litlab.multistep.loader import TrainingLoader
 from litlab.run import run
-
-from .conftest import plain_batches, requires_cuda
-from .test_data import make_tiny_fashion
+from tests.conftest import plain_batches, requires_cuda
+from tests.data.test_data import make_tiny_fashion
 
 
 def tiny_module(tmp_path, **kwargs) -> FashionMNISTDataModule:
@@ -163,7 +162,7 @@ def test_preloaded_batches_live_on_the_gpu(make_cfg, tmp_path):
 
 
 def test_workers_with_preload_stop_train_py_with_exit_code_2(tmp_path):
-    from .conftest import run_train
+    from tests.conftest import run_train
 
     result = run_train("data.num_workers=2", f"paths.log_dir={tmp_path}", "logger=none")
     assert result.returncode == 2

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from .conftest import REPO, run_folder, run_train
+from tests.conftest import REPO, run_folder, run_train
 
 SHORT = {
     # one pass of 10 steps per epoch (the experiment itself makes 100 passes an epoch)
@@ -112,7 +112,7 @@ def test_two_runs_started_together_get_two_folders(tmp_path):
     import subprocess
     import sys
 
-    from .conftest import REPO
+    from tests.conftest import REPO
 
     args = [
         sys.executable,

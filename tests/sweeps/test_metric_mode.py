@@ -7,8 +7,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from litlab.errors import ConfigValueError
 from litlab.metric_mode import optuna_direction
-
-from .conftest import compose_config
+from tests.conftest import compose_config
 
 
 @pytest.mark.parametrize(

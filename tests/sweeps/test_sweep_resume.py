@@ -20,8 +20,7 @@ from omegaconf import OmegaConf
 
 from litlab.cli import main as litlab_main
 from litlab.run_folder.sweep_job import run_recorded
-
-from .conftest import DATA_DIR, REPO, run_train
+from tests.conftest import DATA_DIR, REPO, run_train
 
 # Jobs 0 and 2 (and 1 and 3) are the same job: job 2, stopped and resumed, is compared with job 0.
 POLYNOMIAL_SWEEP = ["experiment=polynomial", "logger=none", "seed=1,2,1,2"]

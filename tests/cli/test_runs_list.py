@@ -21,8 +21,7 @@ import yaml
 from litlab.cli.diff import config_differences
 from litlab.run_folder.folder import read_run
 from litlab.run_folder.status import read_status
-
-from .conftest import REPO
+from tests.conftest import REPO
 
 # one pass of 10 steps per epoch; no logger: the run tools read the folder's own files
 POLYNOMIAL = ["experiment=polynomial", "data.passes_per_epoch=1", "logger=none"]

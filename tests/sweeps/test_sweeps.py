@@ -20,8 +20,7 @@ import yaml
 from litlab.cli import summary_alias as summary_main
 from litlab.run import run
 from litlab.run_folder.sweep_job import run_recorded
-
-from .conftest import REPO, compose_config, run_train
+from tests.conftest import REPO, compose_config, run_train
 
 # epochs of one pass (10 steps), not the experiment's 100 passes
 POLYNOMIAL = [
@@ -327,7 +326,7 @@ def test_submitit_local_launcher_runs_the_sweep(tmp_path):
 
 
 def test_slurm_launcher_is_sized_from_the_trainer():
-    from litlab.sweeps.slurm import sizes  # the "auto" sizes (tests/test_slurm_launcher.py)
+    from litlab.sweeps.slurm import sizes  # the "auto" sizes (tests/sweeps/test_slurm_launcher.py)
 
     cfg = compose_config(["hydra/launcher=slurm", "trainer=ddp", "trainer.strategy=ddp",
                           "trainer.accelerator=gpu", "trainer.devices=4", "trainer.num_nodes=2",

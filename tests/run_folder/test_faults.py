@@ -17,8 +17,7 @@ import torch
 
 from litlab.checkpoint_io import AtomicCheckpointIO
 from litlab.data.fashion_files import DataUnavailableError, ensure_fashion_mnist, raw_folder
-
-from .conftest import REPO, train_main
+from tests.conftest import REPO, train_main
 
 QUICK = ["experiment=polynomial", "data.passes_per_epoch=1", "trainer.max_epochs=1", "logger=none"]
 

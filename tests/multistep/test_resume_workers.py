@@ -19,9 +19,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from litlab import run as run_module
 from litlab.multistep.loader import TrainingLoader
-
-from .conftest import REPO
-from .test_fused_steps import SigtermAfterCall
+from tests.conftest import REPO
+from tests.multistep.test_fused_steps import SigtermAfterCall
 
 CODE = '''
 """Noisy waves: each item a sine with a random shift drawn in the worker (torch's RNG)."""

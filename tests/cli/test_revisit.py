@@ -21,8 +21,7 @@ from omegaconf import OmegaConf
 from litlab.cli import main as litlab_main
 from litlab.errors import UserError
 from litlab.run_folder.stored_config import as_data, check_targets, compose_config
-
-from .conftest import DATA_DIR, REPO, run_folder, run_train, train_main
+from tests.conftest import DATA_DIR, REPO, run_folder, run_train, train_main
 
 # epochs of one pass (10 steps); a learning rate other than the default, which a rerun must keep
 POLYNOMIAL = ["experiment=polynomial", "data.passes_per_epoch=1", "logger=none",

@@ -20,8 +20,7 @@ from litlab.models.mlp import MLP
 from litlab.models.polynomial import Polynomial3
 from litlab.models.regression import RegressionModule
 from litlab.tensorboard import eager_calls
-
-from .conftest import REPO, run_folder, run_train
+from tests.conftest import REPO, run_folder, run_train
 
 
 def sgd(lr: float = 1e-3) -> functools.partial:

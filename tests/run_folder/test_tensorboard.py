@@ -19,8 +19,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from litlab.run import run
 from litlab.validation import validate
-
-from .conftest import stop_server
+from tests.conftest import stop_server
 
 EVERYTHING = {"images": 0, "scalars": 0, "tensors": 0}
 
@@ -48,7 +47,7 @@ def logdir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def polynomial_run(logdir) -> Path:
-    from .conftest import compose_config
+    from tests.conftest import compose_config
 
     folder = logdir / "polynomial"
     cfg = compose_config(
@@ -77,7 +76,7 @@ def test_polynomial_scalars_are_the_logged_series(polynomial_run):
 
 @pytest.fixture(scope="module")
 def fashion_run(logdir) -> Path:
-    from .conftest import DATA_DIR, compose_config
+    from tests.conftest import DATA_DIR, compose_config
 
     folder = logdir / "fashion"
     cfg = compose_config(

@@ -13,8 +13,7 @@ import torch
 from litlab.data.fashion import FashionMNISTDataModule
 from litlab.data.fashion_files import DataUnavailableError, ensure_fashion_mnist, raw_folder
 from litlab.data.sine import SineDataModule, SineDataset
-
-from .conftest import plain_batches
+from tests.conftest import plain_batches
 
 
 def test_sine_dataset_is_sin_on_minus_pi_to_pi():

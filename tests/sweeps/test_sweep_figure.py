@@ -19,9 +19,8 @@ from litlab.run_folder.folder import find_jobs as read_jobs
 from litlab.run_folder.history import read_history
 from litlab.sweeps.figure import build_figure
 from litlab.sweeps.sweep import Job, group_jobs
-
-from .conftest import REPO, run_train
-from .test_sweeps import sweep_folder
+from tests.conftest import REPO, run_train
+from tests.sweeps.test_sweeps import sweep_folder
 
 METRIC = "train/mse_ratio"  # the polynomial's optimized metric
 

@@ -20,8 +20,7 @@ from litlab.models.regression import RegressionModule
 from litlab.multistep import MultiStepCallback as TrainingLoop
 from litlab.multistep.loader import TrainingLoader
 from litlab.run import build_trainer, run
-
-from .conftest import DATA_DIR, compose_config, requires_cuda
+from tests.conftest import DATA_DIR, compose_config, requires_cuda
 
 # 1000 training images (val_size=59000) in batches of 48: 21 batches an epoch, the last of 40
 FASHION = [

@@ -12,8 +12,7 @@ import pytest
 import yaml
 
 from litlab.run_folder.claim import CLAIM_FILE, claim, release
-
-from .conftest import REPO, train_main
+from tests.conftest import REPO, train_main
 
 QUICK = ["experiment=polynomial", "data.passes_per_epoch=1", "trainer.max_epochs=1", "logger=none"]
 HOLD = "import sys, time; from pathlib import Path; from litlab.run_folder.claim import claim; " \

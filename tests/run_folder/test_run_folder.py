@@ -20,8 +20,7 @@ from litlab.cli import main as litlab
 from litlab.run_folder.folder import Run
 from litlab.run_folder.results import write_metrics
 from litlab.run_folder.sweep_job import run_recorded
-
-from .conftest import REPO
+from tests.conftest import REPO
 
 CONFIG = {"name": "polynomial", "seed": 1, "optimized_metric": "val/acc", "logger": None}
 

@@ -6,8 +6,7 @@ import pytest
 
 from litlab.errors import UserError
 from litlab.sweeps.slurm import NEVER, sizes
-
-from .conftest import compose_config
+from tests.conftest import compose_config
 
 AUTO = {"tasks_per_node": "auto", "gpus_per_node": "auto", "cpus_per_task": "auto"}
 

@@ -17,9 +17,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from litlab.errors import ConfigValueError
 from litlab.sweeps.search.space import search_space
-
-from .conftest import DATA_DIR, run_train, stop_server
-from .test_tensorboard import free_port, get_json, poll
+from tests.conftest import DATA_DIR, run_train, stop_server
+from tests.run_folder.test_tensorboard import free_port, get_json, poll
 
 
 def test_the_search_space_is_the_hydra_sweeps_as_optuna_distributions():

@@ -16,9 +16,8 @@ from hydra.utils import instantiate
 from litlab.data import fashion_cache
 from litlab.data.fashion import FashionMNISTDataModule
 from litlab.run import run
-
-from .conftest import DATA_DIR, REPO, compose_config
-from .test_data import make_tiny_fashion
+from tests.conftest import DATA_DIR, REPO, compose_config
+from tests.data.test_data import make_tiny_fashion
 
 
 def tiny(tmp_path, **kwargs) -> FashionMNISTDataModule:
