@@ -161,10 +161,12 @@ def test_preloaded_batches_live_on_the_gpu(make_cfg, tmp_path):
     assert y.device.type == "cuda"
 
 
-def test_workers_with_preload_stop_train_py_with_exit_code_2(tmp_path):
-    from tests.conftest import run_train
+def test_workers_with_preload_stop_train_py_with_exit_code_2(tmp_path, monkeypatch, capsys):
+    from tests.conftest import train_in_process
 
-    result = run_train("data.num_workers=2", f"paths.log_dir={tmp_path}", "logger=none")
+    result = train_in_process(
+        monkeypatch, capsys, "data.num_workers=2", f"paths.log_dir={tmp_path}", "logger=none"
+    )
     assert result.returncode == 2
     assert "error: data.num_workers=2 is invalid" in result.stderr
     assert "data.preload=false" in result.stderr
