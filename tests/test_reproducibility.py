@@ -16,7 +16,7 @@ from litlab.run_folder.record import read_run_record
 from tests.conftest import DATA_DIR, REPO, compose_config, requires_cuda
 
 SHORT = {
-    "polynomial": ["experiment=polynomial", "trainer.max_epochs=5"],
+    "polynomial": ["experiment=polynomial", "trainer.max_epochs=5", "data.passes_per_epoch=10"],
     # dropout and shuffling on: both draw random numbers every step
     "fashion": [
         "experiment=fashion",

@@ -57,6 +57,17 @@ def make_tiny_fashion(folder: Path, train: int = 100, test: int = 20, seed: int 
     return folder
 
 
+def tiny_module(tmp_path: Path, **kwargs) -> FashionMNISTDataModule:
+    """A set-up FashionMNISTDataModule over make_tiny_fashion's files (10 validation images)."""
+    source = make_tiny_fashion(tmp_path / "system")
+    dm = FashionMNISTDataModule(
+        tmp_path / "data", val_size=10, system_dir=source, allow_download=False, **kwargs
+    )
+    dm.prepare_data()
+    dm.setup()
+    return dm
+
+
 def test_datamodule_reads_a_tiny_idx_dataset_from_a_local_copy(tmp_path):
     source = make_tiny_fashion(tmp_path / "system")
     data_dir = tmp_path / "data"

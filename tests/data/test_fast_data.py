@@ -19,17 +19,7 @@ from litlab.models.mlp import MLP
 from litlab.multistep.loader import TrainingLoader
 from litlab.run import run
 from tests.conftest import plain_batches, requires_cuda
-from tests.data.test_data import make_tiny_fashion
-
-
-def tiny_module(tmp_path, **kwargs) -> FashionMNISTDataModule:
-    source = make_tiny_fashion(tmp_path / "system")
-    dm = FashionMNISTDataModule(
-        tmp_path / "data", val_size=10, system_dir=source, allow_download=False, **kwargs
-    )
-    dm.prepare_data()
-    dm.setup()
-    return dm
+from tests.data.test_data import tiny_module
 
 
 def test_preloaded_data_equals_the_torchvision_path(tmp_path):

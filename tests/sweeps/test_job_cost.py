@@ -14,29 +14,18 @@ import torch
 from hydra.utils import instantiate
 
 from litlab.data import fashion_cache
-from litlab.data.fashion import FashionMNISTDataModule
 from litlab.run import run
 from tests.conftest import DATA_DIR, REPO, compose_config
-from tests.data.test_data import make_tiny_fashion
-
-
-def tiny(tmp_path, **kwargs) -> FashionMNISTDataModule:
-    source = make_tiny_fashion(tmp_path / "system")
-    dm = FashionMNISTDataModule(
-        tmp_path / "data", val_size=10, allow_download=False, system_dir=source, **kwargs
-    )
-    dm.prepare_data()
-    dm.setup()
-    return dm
+from tests.data.test_data import tiny_module
 
 
 def test_each_job_gets_its_own_data_and_a_replaced_file_is_read_again(tmp_path):
     fashion_cache.clear()
-    first = tiny(tmp_path)
+    first = tiny_module(tmp_path)
     kept = first.train_set.tensors[0].clone()
     first.train_set.tensors[0].add_(1000.0)  # a job writing into its data...
     first.test_set.tensors[1].zero_()
-    second = tiny(tmp_path)  # ...leaves the next job's as it was
+    second = tiny_module(tmp_path)  # ...leaves the next job's as it was
     assert torch.equal(second.train_set.tensors[0], kept)
     assert second.test_set.tensors[1].any()
     assert fashion_cache._train_val.cache_info().hits == 1  # read once, not twice
@@ -46,7 +35,7 @@ def test_each_job_gets_its_own_data_and_a_replaced_file_is_read_again(tmp_path):
     changed[16 : 16 + 28 * 28] = bytes(28 * 28)  # the first test image all black
     images.write_bytes(bytes(changed))
     os.utime(images, ns=(time.time_ns(), time.time_ns() + 10**9))
-    third = tiny(tmp_path)
+    third = tiny_module(tmp_path)
     black = third.test_set.tensors[0][0]
     torch.testing.assert_close(black, torch.full_like(black, (0 - 0.2860) / 0.3530))
     assert torch.equal(third.test_set.tensors[0][1:], second.test_set.tensors[0][1:])
