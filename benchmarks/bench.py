@@ -303,7 +303,7 @@ def fit_litlab(overrides: list[str], device: str):
         L.seed_everything(cfg.seed, workers=True)
         datamodule, model = instantiate(cfg.data), instantiate(cfg.model)
         timer = epoch_timer(device)
-        trainer = build_trainer(cfg, callbacks=[*instantiate_group(cfg, "callbacks"), timer])
+        trainer = build_trainer(cfg, model, callbacks=[*instantiate_group(cfg, "callbacks"), timer])
         trainer.fit(model, datamodule=datamodule)
     return timer, cfg
 

@@ -61,10 +61,11 @@ def epoch_seconds(deterministic: bool, epochs: int, overrides: list[str]) -> lis
         )
         seed_run(cfg)
         timer = EpochTimer()
+        model = instantiate(cfg.model)
         trainer = build_trainer(
-            cfg, callbacks=[*instantiate_group(cfg, "callbacks"), timer], logger=False
+            cfg, model, callbacks=[*instantiate_group(cfg, "callbacks"), timer], logger=False
         )
-        trainer.fit(instantiate(cfg.model), datamodule=instantiate(cfg.data))
+        trainer.fit(model, datamodule=instantiate(cfg.data))
         return timer.seconds
 
 

@@ -71,7 +71,9 @@ def us_per_step(experiment: str, steps_per_call: int, overrides: list[str]) -> f
         )
         L.seed_everything(cfg.seed)
         datamodule, model = instantiate(cfg.data), instantiate(cfg.model)
-        trainer = build_trainer(cfg, callbacks=instantiate_group(cfg, "callbacks"), logger=False)
+        trainer = build_trainer(
+            cfg, model, callbacks=instantiate_group(cfg, "callbacks"), logger=False
+        )
         timer = TrainingTimer(trainer.strategy.root_device)
         trainer.callbacks.append(timer)
         trainer.fit(model, datamodule=datamodule)

@@ -82,16 +82,6 @@ def run_folder(result: subprocess.CompletedProcess[str] | str) -> Path:
     return Path(match.group(1))
 
 
-def train_main(monkeypatch, capsys, *args: str) -> tuple[int, str]:
-    """train.py's main() in this process (as the CLI runs it, minus interpreter start-up):
-    (exit code, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["train.py", *args])
-    monkeypatch.chdir(REPO)
-    with pytest.raises(SystemExit) as exit_info:
-        runpy.run_path(str(REPO / "train.py"), run_name="__main__")
-    return exit_info.value.code, capsys.readouterr().err
-
-
 def train_in_process(monkeypatch, capsys, *args: str) -> subprocess.CompletedProcess[str]:
     """train.py's main() in this process, answered as ``run_train`` answers (exit code, stdout,
     stderr): for tests where a fresh interpreter proves nothing more than the same main()."""
@@ -104,6 +94,12 @@ def train_in_process(monkeypatch, capsys, *args: str) -> subprocess.CompletedPro
         code = exit_info.code
     out = capsys.readouterr()
     return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+
+def train_main(monkeypatch, capsys, *args: str) -> tuple[int | str | None, str]:
+    """train.py's main() in this process: (exit code, stderr)."""
+    result = train_in_process(monkeypatch, capsys, *args)
+    return result.returncode, result.stderr
 
 
 def stop_server(process: subprocess.Popen) -> None:

@@ -36,7 +36,7 @@ def test_composes_and_instantiates(make_cfg, experiment, trainer):
         with pytest.raises(UserError, match="trainer=cpu"):
             validate(cfg)
         return
-    assert isinstance(build_trainer(cfg, callbacks=callbacks), L.Trainer)
+    assert isinstance(build_trainer(cfg, instantiate(cfg.model), callbacks=callbacks), L.Trainer)
 
 
 def test_fashion_is_the_default_experiment_and_cpu_the_default_trainer(make_cfg):

@@ -9,7 +9,7 @@ from typing import Any
 
 import lightning as L
 from hydra.errors import InstantiationException
-from hydra.utils import get_class, instantiate
+from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
@@ -51,23 +51,7 @@ LIGHTNING_LOOP_OFF = dict(
 LOOP_KEYS = tuple(LIGHTNING_LOOP_OFF)
 
 
-def runs_own_steps(cfg: DictConfig, model: L.LightningModule | None = None) -> bool:
-    """Whether the model runs its optimizer steps itself (``MultiStepModule``): Lightning's
-    accumulation and clipping are then off. Asked of the built model; a caller that builds a
-    trainer without one (a benchmark, a test of the trainer alone) is answered from the class
-    ``cfg.model`` names, which nothing instantiates."""
-    if model is not None:
-        return isinstance(model, MultiStepModule)
-    target = OmegaConf.select(cfg, "model._target_")
-    try:
-        return isinstance(target, str) and issubclass(get_class(target), MultiStepModule)
-    except (ImportError, ValueError):  # not a class: building it says what is wrong
-        return False
-
-
-def build_trainer(
-    cfg: DictConfig, model: L.LightningModule | None = None, **overrides: Any
-) -> L.Trainer:
+def build_trainer(cfg: DictConfig, model: L.LightningModule, **overrides: Any) -> L.Trainer:
     """Lightning's Trainer from ``cfg.trainer`` (``overrides`` replace its arguments), with the
     training loader wrapped (``MultiStepCallback``: resumable, and grouped into calls of
     ``steps_per_call`` steps for a ``MultiStepModule``).
@@ -81,7 +65,7 @@ def build_trainer(
     callbacks = overrides.pop("callbacks", None)
     if callbacks is None:
         callbacks = instantiate_group(cfg, "callbacks")
-    own_steps = runs_own_steps(cfg, model)
+    own_steps = isinstance(model, MultiStepModule)  # asked of the model the trainer will fit
     loop = {key: OmegaConf.select(cfg, f"trainer.{key}") for key in LOOP_KEYS if own_steps}
     multistep = MultiStepCallback(cfg.get("steps_per_call", 1), **loop)
     overrides["callbacks"] = [multistep, *callbacks]

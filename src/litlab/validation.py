@@ -55,8 +55,6 @@ RULES: dict[str, Rule] = {
     "trainer.min_epochs": NOT_NEGATIVE_INT,
     "trainer.gradient_clip_val": NOT_NEGATIVE,
     "trainer.gradient_clip_algorithm": CLIP_ALGORITHM,
-    "model.gradient_clip_val": NOT_NEGATIVE,
-    "model.gradient_clip_algorithm": CLIP_ALGORITHM,
     "model.label_smoothing": PROBABILITY,
     "model.optimizer.weight_decay": NOT_NEGATIVE,
 }

@@ -96,11 +96,10 @@ class UserModule(L.LightningModule):
 def train_user_module(batch_size: int, k: int) -> tuple[torch.Tensor, int]:
     cfg = compose_config(["experiment=polynomial", "paths.output_dir=unused", *F64]
                          + [f"trainer.accumulate_grad_batches={k}"])  # fmt: skip
-    cfg.model = {"_target_": f"{__name__}.UserModule"}  # Lightning's own accumulation
     L.seed_everything(3)
     model = UserModule()
     trainer = build_trainer(
-        cfg, max_epochs=1, limit_val_batches=0, logger=False, callbacks=[],
+        cfg, model, max_epochs=1, limit_val_batches=0, logger=False, callbacks=[],
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
     )  # fmt: skip
     trainer.fit(model, datamodule=UserData(batch_size))

@@ -14,8 +14,7 @@ from litlab.models.functional import stable_softmax
 from litlab.models.mlp import MLP
 from litlab.models.polynomial import Polynomial3
 from litlab.models.regression import RegressionModule
-from litlab.multistep import EpochMean
-from litlab.multistep import MultiStepCallback as TrainingLoop
+from litlab.multistep import EpochMean, MultiStepCallback
 
 
 def test_polynomial3_evaluates_the_cubic_with_four_scalar_parameters():
@@ -144,7 +143,7 @@ def test_regression_train_loss_is_the_sample_mean_of_the_epochs_step_losses():
     data = SineDataModule(batch_size=300, seed=0)
     trainer = L.Trainer(
         max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, callbacks=[RecordSteps(), TrainingLoop(3)],
+        enable_model_summary=False, callbacks=[RecordSteps(), MultiStepCallback(3)],
     )  # fmt: skip
     trainer.fit(model, datamodule=data)
     assert [n for _, n in steps] == [300] * 6 + [200]

@@ -38,6 +38,7 @@ def train(overrides: list[str], batch_size: int, k: int, epochs: int, steps_per_
     model, datamodule = instantiate(cfg.model), instantiate(cfg.data)
     trainer = build_trainer(
         cfg,
+        model,
         max_epochs=epochs,
         limit_val_batches=0,
         logger=False,

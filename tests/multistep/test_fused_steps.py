@@ -11,13 +11,15 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from hydra.utils import instantiate
+from lightning.pytorch.demos.boring_classes import BoringModel
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from litlab import run as run_module
 from litlab.data.sine import SineDataModule
 from litlab.models.polynomial import Polynomial3
 from litlab.models.regression import RegressionModule
-from litlab.multistep import MultiStepCallback as TrainingLoop
+from litlab.multistep import MultiStepCallback
 from litlab.multistep.loader import TrainingLoader
 from litlab.run import build_trainer, run
 from tests.conftest import DATA_DIR, compose_config, requires_cuda
@@ -125,7 +127,7 @@ def test_step_scheduler_steps_at_its_frequency():
     model = StepDecay(Polynomial3(), optimizer=None)
     trainer = L.Trainer(
         max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, callbacks=[TrainingLoop(steps_per_call=4)],
+        enable_model_summary=False, callbacks=[MultiStepCallback(steps_per_call=4)],
     )  # fmt: skip
     trainer.fit(model, datamodule=SineDataModule(batch_size=200))
     assert trainer.global_step == 10
@@ -204,7 +206,7 @@ def test_the_divergence_check_costs_one_host_sync_per_call(monkeypatch):
     model = RegressionModule(Polynomial3(), functools.partial(torch.optim.SGD, lr=1e-3))
     trainer = L.Trainer(
         max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, callbacks=[TrainingGuard(), TrainingLoop(8)],
+        enable_model_summary=False, callbacks=[TrainingGuard(), MultiStepCallback(8)],
     )  # fmt: skip
     trainer.fit(model, datamodule=SineDataModule(batch_size=200))
     assert checks == [torch.Size([8]), torch.Size([2])]  # 10 steps in 2 calls
@@ -222,15 +224,15 @@ def test_eight_steps_per_call_train_exactly_as_one_step_per_call_on_the_gpu(tmp_
 
 def test_lightning_accumulates_and_clips_only_for_modules_that_do_not_run_their_own_steps():
     """One place for both keys, for any module: Lightning's for automatic optimization; the
-    loop's (TrainingLoop) for a FusedStepsModule, with Lightning's off."""
+    loop's (MultiStepCallback) for a MultiStepModule, with Lightning's off."""
     keys = ["trainer.accumulate_grad_batches=4", "trainer.gradient_clip_val=0.5"]
     base = ["experiment=polynomial", "paths.output_dir=unused", *keys]
-    fused = build_trainer(compose_config(base), logger=False)
+    cfg = compose_config(base)
+    fused = build_trainer(cfg, instantiate(cfg.model), logger=False)
     assert (fused.accumulate_grad_batches, fused.gradient_clip_val) == (1, None)
-    (loop,) = [c for c in fused.callbacks if isinstance(c, TrainingLoop)]
+    (loop,) = [c for c in fused.callbacks if isinstance(c, MultiStepCallback)]
     assert (loop.accumulate_grad_batches, loop.gradient_clip_val) == (4, 0.5)
-    automatic = "model._target_=lightning.pytorch.demos.boring_classes.BoringModel"
-    plain = build_trainer(compose_config([*base, automatic]), logger=False)
+    plain = build_trainer(cfg, BoringModel(), logger=False)  # automatic optimization
     assert (plain.accumulate_grad_batches, plain.gradient_clip_val) == (4, 0.5)
-    (loop,) = [c for c in plain.callbacks if isinstance(c, TrainingLoop)]
+    (loop,) = [c for c in plain.callbacks if isinstance(c, MultiStepCallback)]
     assert (loop.accumulate_grad_batches, loop.gradient_clip_val) == (1, None)

@@ -1,6 +1,6 @@
 """Exact resume with DataLoader workers: a user's data module (a map-style Dataset whose
 ``__getitem__`` draws a random augmentation from torch's RNG, a ``DataLoader`` with
-``shuffle=True`` and ``num_workers=1``) under a plain module and under a ``FusedStepsModule``;
+``shuffle=True`` and ``num_workers=1``) under a plain module and under a ``MultiStepModule``;
 SIGTERM mid-epoch, then resume: the weights and the step count of a run straight through, bit
 for bit. The worker's random stream is what makes this hard: it depends on the seed the loader
 draws when its iterator starts and on every item the worker produced before."""
@@ -31,7 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from litlab.multistep import MultiStepModule as FusedStepsModule
+from litlab.multistep import MultiStepModule
 
 
 class Waves(Dataset):
@@ -90,7 +90,7 @@ class Plain(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.05)
 
 
-class Fused(FusedStepsModule):
+class Fused(MultiStepModule):
     def __init__(self) -> None:
         super().__init__()
         self.net = network()

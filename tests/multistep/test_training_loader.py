@@ -7,8 +7,7 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from litlab.multistep import MultiStepCallback as TrainingLoop
-from litlab.multistep import MultiStepModule as FusedStepsModule
+from litlab.multistep import MultiStepCallback, MultiStepModule
 from litlab.multistep.batches import CallBatches
 from litlab.multistep.loader import (
     StatefulGroupedIterable,
@@ -37,7 +36,7 @@ class DictData(L.LightningDataModule):
         return DataLoader(Pairs(), batch_size=8, shuffle=True, generator=order)
 
 
-class DictRegression(FusedStepsModule):
+class DictRegression(MultiStepModule):
     def __init__(self) -> None:
         super().__init__()
         self.net = torch.nn.Linear(3, 1)
@@ -54,7 +53,7 @@ def trained(steps_per_call: int, accumulate: int = 1) -> torch.Tensor:
     model = DictRegression()
     trainer = L.Trainer(
         max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, callbacks=[TrainingLoop(steps_per_call, accumulate)],
+        enable_model_summary=False, callbacks=[MultiStepCallback(steps_per_call, accumulate)],
     )  # fmt: skip
     trainer.fit(model, datamodule=DictData())
     assert trainer.global_step == 2 * -(-13 // accumulate)  # 100 pairs: 13 batches an epoch

@@ -212,8 +212,8 @@ def test_the_checkpoint_saved_on_sigterm_logs_no_weights_only_notice(first_run, 
 
     quiet_library_noise()  # as run() does
     cfg = compose_config([*QUICK, f"paths.output_dir={first_run.parent / 'sigterm'}"])
-    trainer = build_trainer(cfg, callbacks=[], enable_progress_bar=False)
     model = build(cfg, "model")
+    trainer = build_trainer(cfg, model, callbacks=[], enable_progress_bar=False)
     trainer.fit(model, datamodule=build(cfg, "data"))
     caplog.clear()
     TrainingGuard(interrupt_checkpoint="stopped.ckpt").on_exception(
